@@ -1,0 +1,136 @@
+"""The ImageNet CNNs dlkit builds on: one registry of names, builders, inputs and weights.
+
+ImageNet weights come through Keras' own cache (KERAS_HOME, ~/.keras by default): real
+users download each file once, automatically; offline, a missing file is reported with
+the exact name and place Keras wants it.
+"""
+
+import os
+from dataclasses import dataclass
+
+from dlkit.errors import DlkitError
+from dlkit.runtime import keras, keras_cache_dir
+
+_GCS = "https://storage.googleapis.com/tensorflow/keras-applications/"
+
+
+@dataclass(frozen=True)
+class Backbone:
+    name: str
+    constructor: str  # attribute of keras.applications
+    module: str  # keras.applications submodule holding preprocess_input
+    input_size: int  # the size its ImageNet classifier was trained at
+    weights_url: str  # folder of the weight files, as Keras downloads them
+    top_file: str
+    notop_file: str  # "{size}" is replaced by the input size where the name depends on it
+
+    def weight_file(self, include_top: bool, size: int) -> str:
+        return (self.top_file if include_top else self.notop_file).format(size=size)
+
+    def preprocess(self, images):
+        """Raw RGB pixels (0..255) to what this network was trained on."""
+        return getattr(keras.applications, self.module).preprocess_input(images)
+
+
+BACKBONES = {
+    b.name: b
+    for b in [
+        Backbone("mobilenet_v2", "MobileNetV2", "mobilenet_v2", 224, _GCS + "mobilenet_v2/",
+                 "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{size}.h5",
+                 "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{size}_no_top.h5"),
+        Backbone("efficientnet_b0", "EfficientNetB0", "efficientnet", 224,
+                 "https://storage.googleapis.com/keras-applications/",
+                 "efficientnetb0.h5", "efficientnetb0_notop.h5"),
+        Backbone("resnet50", "ResNet50", "resnet50", 224, _GCS + "resnet/",
+                 "resnet50_weights_tf_dim_ordering_tf_kernels.h5",
+                 "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+        Backbone("vgg16", "VGG16", "vgg16", 224, _GCS + "vgg16/",
+                 "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
+                 "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+        Backbone("vgg19", "VGG19", "vgg19", 224, _GCS + "vgg19/",
+                 "vgg19_weights_tf_dim_ordering_tf_kernels.h5",
+                 "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    ]
+}
+DEFAULT = "mobilenet_v2"
+
+
+def get(name: str) -> Backbone:
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        raise DlkitError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}") from None
+
+
+def build(
+    name: str,
+    include_top: bool = True,
+    input_size: int | None = None,
+    weights: str | None = "imagenet",
+    pooling: str | None = None,
+) -> "keras.Model":
+    """A keras.applications model. `weights`: "imagenet", None (random) or a file path.
+
+    Inputs are the network's own preprocessed values (see Backbone.preprocess).
+    """
+    backbone = get(name)
+    size = input_size or backbone.input_size
+    if include_top and size != backbone.input_size and weights == "imagenet":
+        raise DlkitError(f"{name}'s ImageNet classifier needs {backbone.input_size}px inputs, not {size}px")
+    constructor = getattr(keras.applications, backbone.constructor)
+    kwargs = dict(include_top=include_top, input_shape=(size, size, 3), pooling=pooling)
+    if weights not in (None, "imagenet"):
+        model = constructor(weights=None, **kwargs)
+        load_weights_file(model, weights)
+        return model
+    if weights == "imagenet":
+        _require_cached_or_downloadable(backbone, include_top, size)
+    return constructor(weights=weights, **kwargs)
+
+
+def load_weights_file(model: "keras.Model", path: str) -> None:
+    if not os.path.isfile(path):
+        raise DlkitError(f"weights file not found: {path}")
+    try:
+        model.load_weights(path)
+    except Exception as e:  # Keras raises ValueError, OSError or KeyError here
+        raise DlkitError(f"cannot load weights from {path}: {_first_line(e)}") from None
+
+
+def _require_cached_or_downloadable(backbone: Backbone, include_top: bool, size: int) -> None:
+    filename = backbone.weight_file(include_top, size)
+    wanted = os.path.join(keras_cache_dir(), filename)
+    if os.path.exists(wanted):
+        return
+    try:
+        keras.utils.get_file(filename, backbone.weights_url + filename, cache_subdir="models")
+    except Exception as e:
+        raise DlkitError(
+            f"ImageNet weights for {backbone.name} are not in Keras' cache and could not be "
+            f"downloaded ({_first_line(e)}). Save {backbone.weights_url + filename} as {wanted} "
+            f"(or set KERAS_HOME to a folder whose models/ has it), or pass --weights PATH."
+        ) from None
+
+
+def imagenet_labels() -> list[str]:
+    """The 1000 ImageNet class names, in output order, from Keras' cached class index."""
+    import json
+
+    filename = "imagenet_class_index.json"
+    url = "https://storage.googleapis.com/download.tensorflow.org/data/" + filename
+    try:
+        path = keras.utils.get_file(filename, url, cache_subdir="models",
+                                    file_hash="c2c37ea517e94d9795004a39431a14cb")
+    except Exception as e:
+        raise DlkitError(
+            f"ImageNet class names are not in Keras' cache and could not be downloaded "
+            f"({_first_line(e)}). Save {url} as {os.path.join(keras_cache_dir(), filename)}."
+        ) from None
+    with open(path) as f:
+        index = json.load(f)
+    return [index[str(i)][1] for i in range(len(index))]
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:300]

@@ -1,0 +1,60 @@
+"""The `dlkit` command: a thin face over the library.
+
+Commands are registered here by module and summary and imported only when run, so that
+`dlkit --help` answers at once, without loading TensorFlow.
+"""
+
+import importlib
+import os
+
+import click
+
+from dlkit import __version__
+
+# name: (module in dlkit.cli, summary shown by `dlkit --help`)
+COMMANDS = {
+    "classify": ("classify", "Label photos with an ImageNet CNN or your own model."),
+    "info": ("info", "Show versions, devices and where weights are cached."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module = importlib.import_module(f"dlkit.cli.{COMMANDS[name][0]}")
+        return getattr(module, name.replace("-", "_"))
+
+    def resolve_command(self, ctx, args):
+        # TensorFlow is imported with the command's module, before the command's own
+        # options are parsed; --verbose must be known by then to let its start-up through.
+        if "--verbose" in args:
+            os.environ["DLKIT_VERBOSE"] = "1"
+        return super().resolve_command(ctx, args)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, summary) for name, (_, summary) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dlkit")
+def cli():
+    """Classic deep-learning models for vision and language, from the shell.
+
+    \b
+    Examples:
+      dlkit classify holiday/*.jpg
+      find photos -name '*.jpg' | dlkit classify - > labels.jsonl
+
+    Results go to stdout (a table in a terminal, JSON Lines otherwise); progress and
+    messages go to stderr. `dlkit COMMAND --help` describes each command.
+    """
+
+
+def main():
+    cli(prog_name="dlkit")

@@ -1,0 +1,168 @@
+"""Saving and loading models: atomic writes, Keras safe mode, and the shipped models.
+
+Conventions every task follows:
+- A model dlkit trains takes raw inputs (RGB pixels 0..255, or text) and carries its own
+  preprocessing, so whoever loads it needs nothing else.
+- A classifier ends in a ClassNames layer that stores its labels in the model file.
+- Files and folders are written to a temporary name and renamed into place, so an
+  interrupted save (Ctrl-C, a crash, a full disk) never leaves a half-written model.
+- Models load with safe_mode=True: a model file cannot run code when loaded.
+"""
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import zipfile
+from typing import Iterator
+
+from dlkit.errors import DlkitError
+from dlkit.runtime import keras
+
+
+@keras.saving.register_keras_serializable(package="dlkit")
+class ClassNames(keras.layers.Layer):
+    """Identity on class probabilities; exists to keep the label names in the model file."""
+
+    def __init__(self, names, **kwargs):
+        super().__init__(**kwargs)
+        self.names = [str(n) for n in names]
+
+    def call(self, inputs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "names": self.names}
+
+
+def class_names(model: "keras.Model") -> list[str] | None:
+    for layer in model.layers:
+        if isinstance(layer, ClassNames):
+            return layer.names
+    return None
+
+
+@contextlib.contextmanager
+def atomic_path(path: str) -> Iterator[str]:
+    """Yields a temporary path beside `path` (same suffix) to write; renames it into
+    place only if the block finishes. Works for files and for folders."""
+    path = os.path.abspath(path)
+    folder, name = os.path.split(path)
+    os.makedirs(folder, exist_ok=True)
+    stem, suffix = os.path.splitext(name)
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".tmp{suffix}", dir=folder)
+    os.close(fd)
+    os.unlink(tmp)  # the writer creates it (Keras refuses to overwrite some files)
+    try:
+        yield tmp
+        _replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _replace(tmp: str, path: str) -> None:
+    if os.path.isdir(tmp) and os.path.exists(path):
+        old = path + ".old"
+        _remove(old)
+        os.replace(path, old)
+        os.replace(tmp, path)
+        _remove(old)
+    else:
+        os.replace(tmp, path)
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+def save_model(model: "keras.Model", path: str) -> None:
+    if not path.endswith(".keras"):
+        raise DlkitError(f"{path}: a model file must end in .keras")
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+
+
+def load_model(path: str, custom_objects: dict | None = None) -> "keras.Model":
+    """A .keras model, loaded in safe mode; clear one-line errors for bad files."""
+    if not os.path.exists(path):
+        raise DlkitError(f"model not found: {path}")
+    if os.path.isdir(path):
+        raise DlkitError(f"{path} is a folder; expected a .keras model file")
+    if not zipfile.is_zipfile(path):
+        raise DlkitError(f"{path} is not a Keras model file (.keras archive)")
+    try:
+        return keras.saving.load_model(path, custom_objects=custom_objects, compile=False, safe_mode=True)
+    except Exception as e:
+        first = (str(e).strip() or type(e).__name__).splitlines()[0][:300]
+        raise DlkitError(f"cannot load model {path}: {first}") from None
+
+
+def write_json(path: str, data: dict) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2, ensure_ascii=False)
+            f.write("\n")
+
+
+# ---- Shipped models --------------------------------------------------------------------
+
+def pretrained_dir() -> str:
+    """The shipped models: $DLKIT_PRETRAINED, the checkout's pretrained/, or the copy an
+    installed wheel put under <prefix>/share/dlkit/pretrained."""
+    candidates = [
+        os.environ.get("DLKIT_PRETRAINED"),
+        os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained"),
+        os.path.join(sys.prefix, "share", "dlkit", "pretrained"),
+    ]
+    for folder in candidates:
+        if folder and os.path.isfile(os.path.join(folder, "manifest.json")):
+            return folder
+    raise DlkitError("no shipped models found (pretrained/manifest.json is missing)")
+
+
+def manifest() -> list[dict]:
+    with open(os.path.join(pretrained_dir(), "manifest.json")) as f:
+        return json.load(f)["models"]
+
+
+def sha256(path: str) -> str:
+    """Of a file, or of a folder (its files' relative names and contents, in order)."""
+    digest = hashlib.sha256()
+    if os.path.isdir(path):
+        for folder, dirs, files in os.walk(path):
+            dirs.sort()
+            for name in sorted(files):
+                full = os.path.join(folder, name)
+                digest.update(os.path.relpath(full, path).encode() + b"\0")
+                digest.update(sha256(full).encode())
+        return digest.hexdigest()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pretrained_path(task: str, name: str | None = None) -> str:
+    """The path of a shipped model for `task` (or by `name`), after checking its sha256."""
+    entries = [m for m in manifest() if (m["name"] == name if name else m["task"] == task)]
+    if not entries:
+        raise DlkitError(
+            f"dlkit ships no model for {name or task}; pass --model PATH (train one with its train- command)"
+        )
+    entry = entries[0]
+    path = os.path.join(pretrained_dir(), entry["file"])
+    if not os.path.exists(path):
+        raise DlkitError(f"shipped model {entry['name']} is missing: {path}")
+    if sha256(path) != entry["sha256"]:
+        raise DlkitError(f"shipped model {path} is damaged (sha256 does not match the manifest)")
+    return path

@@ -1,0 +1,95 @@
+"""TensorFlow start-up: a quiet import, device choice and seeds.
+
+Every module that needs TensorFlow imports it from here, so the import happens once,
+with TensorFlow's C++ start-up chatter kept off the user's terminal.
+"""
+
+import contextlib
+import logging
+import os
+import random
+import warnings
+
+import numpy as np
+
+
+def verbose() -> bool:
+    return os.environ.get("DLKIT_VERBOSE") == "1"
+
+
+@contextlib.contextmanager
+def _silenced_stderr():
+    """Point file descriptor 2 at /dev/null: TensorFlow's absl/oneDNN lines are written
+    from C++ before logging is set up, so no log level can stop them."""
+    if verbose():
+        yield
+        return
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+if not verbose():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", module=r"(tensorflow|keras|absl|h5py)(\.|$)")
+with _silenced_stderr():
+    import tensorflow as tf
+    import keras
+if not verbose():
+    tf.get_logger().setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+
+_configured = False
+
+
+class DeviceError(RuntimeError):
+    pass
+
+
+def setup(device: str = "auto", seed: int | None = None) -> str:
+    """Choose the device and seed everything; returns the device used ("cpu" or "gpu").
+
+    Must run before the first TensorFlow op: visible devices cannot change afterwards.
+    """
+    global _configured
+    gpus = tf.config.list_physical_devices("GPU")
+    if device == "gpu" and not gpus:
+        raise DeviceError("--device gpu: TensorFlow sees no GPU on this machine")
+    if not _configured:
+        if device == "cpu" and gpus:
+            tf.config.set_visible_devices([], "GPU")
+        if device != "cpu":
+            for gpu in gpus:
+                # Grow on demand so dlkit never takes the whole card from other users.
+                tf.config.experimental.set_memory_growth(gpu, True)
+        with _silenced_stderr():
+            tf.constant(0.0) + 1.0  # the first op prints its own start-up lines
+        _configured = True
+    if seed is not None:
+        set_seed(seed)
+    return "gpu" if gpus and device != "cpu" else "cpu"
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+
+
+def devices() -> list[dict]:
+    return [
+        {"name": d.name, "type": d.device_type}
+        for d in tf.config.list_logical_devices()
+    ]
+
+
+def keras_cache_dir() -> str:
+    """Where keras.utils.get_file keeps downloads (the models/ folder of KERAS_HOME)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return os.path.join(home, "models")

@@ -1,0 +1,70 @@
+"""Throughput of `dlkit classify` against bare `model.predict`, measured in one run.
+
+    python tasks/classify/benchmark.py [IMAGE_DIR] [--images 320] [--rounds 3]
+
+The baseline decodes every image into memory first and times only
+`model.predict(preprocessed array)`; dlkit is timed from file paths to label records,
+with the same network, so the ratio shows what file handling costs. Rounds alternate
+between the two and the best of each is kept, because this machine is shared and noisy.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SHARED = os.environ.get("DLKIT_SHARED", os.path.join(ROOT, "..", "shared"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", nargs="?", default=os.path.join(SHARED, "data", "cats_and_dogs", "train"))
+    parser.add_argument("--images", type=int, default=320)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    args = parser.parse_args()
+
+    import numpy as np
+
+    from dlkit import backbones, runtime
+    from dlkit.classify import Classifier, ClassifyConfig
+    from dlkit.images import load_image
+    from dlkit.inputs import expand_paths
+
+    runtime.setup("auto")
+    paths = expand_paths([args.folder])[: args.images]
+    if len(paths) < args.images:
+        sys.exit(f"{args.folder}: only {len(paths)} images, wanted {args.images}")
+    classifier = Classifier(ClassifyConfig(batch_size=args.batch_size))
+    model, size = classifier.model, classifier.input_size
+    backbone = backbones.get(classifier.config.backbone)
+    decoded = backbone.preprocess(np.stack([load_image(p, size) for p in paths]).astype("float32"))
+
+    def bare() -> float:
+        start = time.perf_counter()
+        model.predict(decoded, batch_size=args.batch_size, verbose=0)
+        return time.perf_counter() - start
+
+    def dlkit() -> float:
+        start = time.perf_counter()
+        records = list(classifier.classify(paths))
+        elapsed = time.perf_counter() - start
+        assert len(records) == len(paths) and not any("error" in r for r in records)
+        return elapsed
+
+    bare(), dlkit()  # warm-up: graph tracing, thread pools, file cache
+    times = {"bare": [], "dlkit": []}
+    for _ in range(args.rounds):
+        times["bare"].append(bare())
+        times["dlkit"].append(dlkit())
+    best = {k: min(v) for k, v in times.items()}
+    n = len(paths)
+    print(f"images: {n}  batch size: {args.batch_size}  device: {runtime.devices()[-1]['type']}")
+    print(f"bare model.predict on decoded arrays: {n / best['bare']:.1f} images/s")
+    print(f"dlkit classify from files:            {n / best['dlkit']:.1f} images/s")
+    print(f"ratio dlkit / bare: {best['bare'] / best['dlkit']:.2f}  (target >= 0.85)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Shared test setup: the real data in ../shared and an offline Keras cache.
+
+TensorFlow is not imported here, so that tests can check what `dlkit --help` imports.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("DLKIT_SHARED", ROOT.parent / "shared"))
+DATA = SHARED / "data"
+PHOTOS = DATA / "photos"
+
+
+def _seed_keras_home():
+    """Point KERAS_HOME at a writable copy of ../shared/keras unless the caller set one."""
+    if os.environ.get("KERAS_HOME") or not (SHARED / "keras").is_dir():
+        return
+    home = Path(tempfile.mkdtemp(prefix="dlkit-keras-"))
+    shutil.copytree(SHARED / "keras", home, dirs_exist_ok=True, symlinks=False)
+    os.environ["KERAS_HOME"] = str(home)
+
+
+_seed_keras_home()
+
+
+def need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} is missing (set DLKIT_SHARED to the shared data folder)")
+    return path
+
+
+@pytest.fixture
+def photos() -> Path:
+    return need(PHOTOS)
+
+
+@pytest.fixture
+def data() -> Path:
+    return need(DATA)
+
+
+@pytest.fixture
+def cli_run():
+    """Runs `dlkit ARGS` in-process; returns (result, stdout records, stderr text)."""
+    from click.testing import CliRunner
+
+    from dlkit.cli import cli
+
+    def run(args, input=None):
+        result = CliRunner().invoke(cli, [str(a) for a in args], input=input)
+        if result.exception and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        records = [json.loads(line) for line in result.stdout.splitlines()
+                   if line.startswith("{") and line.endswith("}")]
+        return result, records, result.stderr
+
+    return run

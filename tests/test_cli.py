@@ -1,0 +1,91 @@
+"""The conventions every command shares: help, version, inputs, output, errors."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from dlkit import inputs, output
+
+
+def test_help_lists_commands_without_importing_tensorflow():
+    code = (
+        "import sys\n"
+        "from dlkit.cli import main\n"
+        "sys.argv = ['dlkit', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('TF_LOADED' if 'tensorflow' in sys.modules else 'TF_NOT_LOADED')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "classify" in result.stdout and "info" in result.stdout
+    assert "TF_NOT_LOADED" in result.stdout
+
+
+def test_version(cli_run):
+    result, _, _ = cli_run(["--version"])
+    assert result.exit_code == 0 and "dlkit, version" in result.stdout
+
+
+def test_expand_paths_globs_dirs_and_stdin(tmp_path):
+    (tmp_path / "a").mkdir()
+    for name in ["a/1.jpg", "a/2.PNG", "a/notes.txt", "b.jpg"]:
+        (tmp_path / name).write_bytes(b"x")
+    found = inputs.expand_paths([str(tmp_path / "a"), str(tmp_path / "*.jpg"), "-", str(tmp_path / "none*.jpg")],
+                                stdin=io.StringIO(f"{tmp_path / 'b.jpg'}\n\n"))
+    assert found == [str(tmp_path / "a/1.jpg"), str(tmp_path / "a/2.PNG"), str(tmp_path / "b.jpg"),
+                     str(tmp_path / "b.jpg"), str(tmp_path / "none*.jpg")]
+
+
+def test_iter_texts_reports_bad_utf8_and_keeps_going():
+    items = list(inputs.iter_texts(["hello", "-"], stdin=io.BytesIO(b"caf\xc3\xa9\n\xff bad\n\nlast")))
+    assert [i.text for i in items] == ["hello", "café", "", "", "last"]
+    assert items[2].error and "line 2 is not UTF-8" in items[2].error
+    assert all(i.error is None for i in items if i is not items[2])
+
+
+def test_output_json_lines_and_errors():
+    stream = io.StringIO()
+    out = output.Output(json_lines=None, stdout=stream)  # StringIO is not a terminal
+    out.emit({"input": "a", "score": float("nan")})
+    out.error("b", "broken")
+    assert out.close() == 1
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert lines == [{"input": "a", "score": None}, {"input": "b", "error": "broken"}]
+
+
+def test_output_table():
+    stream = io.StringIO()
+    out = output.Output(json_lines=False, stdout=stream, columns={"input": None, "label": None})
+    out.emit({"input": "cat.jpg", "label": "tabby", "extra": 1})
+    assert out.close() == 0
+    table = stream.getvalue()
+    assert "tabby" in table and "cat.jpg" in table and "extra" not in table
+
+
+def test_info(cli_run):
+    result, _, _ = cli_run(["info", "--device", "cpu"])
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0
+    assert report["device"] == "cpu" and report["tensorflow"] and report["keras_cache"]
+
+
+def test_device_gpu_without_gpu_is_a_clear_error(cli_run):
+    from dlkit.runtime import tf
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("this machine has a GPU")
+    result, _, stderr = cli_run(["info", "--device", "gpu"])
+    assert result.exit_code == 1
+    assert "sees no GPU" in stderr and "Traceback" not in stderr
+
+
+def test_console_script_runs_quietly(photos):
+    """The installed `python -m dlkit` prints results only: no TensorFlow start-up noise."""
+    result = subprocess.run([sys.executable, "-m", "dlkit", "classify", str(photos / "coffee.png"), "-k", "2"],
+                            capture_output=True, text=True, env=os.environ)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["top"][0]["label"]
+    assert result.stderr.strip() == ""
