@@ -62,6 +62,13 @@ def setup(device: str = "auto", seed: int | None = None) -> str:
     if device == "gpu" and not gpus:
         raise DeviceError("--device gpu: TensorFlow sees no GPU on this machine")
     if not _configured:
+        cpu_devices = int(os.environ.get("DLKIT_CPU_DEVICES", "1"))
+        if cpu_devices > 1:
+            # Split the CPU into logical devices, so multi-replica training can be tried
+            # (and tested) on a machine without GPUs.
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices)
         if device == "cpu" and gpus:
             tf.config.set_visible_devices([], "GPU")
         if device != "cpu":

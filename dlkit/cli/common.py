@@ -53,3 +53,35 @@ def handle_errors(fn):
             sys.exit(130)
 
     return wrapper
+
+
+def training_options(fn):
+    """Distribution, precision, reproducibility and checkpoint options of every train- command."""
+    options = [
+        click.option("--strategy", type=click.Choice(["auto", "one-device", "mirrored", "multi-worker"]),
+                     default="auto", show_default=True,
+                     help="auto: one GPU or the CPU; mirrored: all local GPUs; multi-worker: machines in TF_CONFIG."),
+        click.option("--precision", type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]),
+                     default="float32", show_default=True, help="Mixed precision speeds up modern GPUs."),
+        click.option("--jit/--no-jit", default=False, help="Compile training steps with XLA."),
+        click.option("--seed", type=int, default=None, help="Seed Python, NumPy and TensorFlow."),
+        click.option("--deterministic", is_flag=True, help="Bit-identical reruns (needs --seed; slower)."),
+        click.option("--workdir", type=click.Path(file_okay=False), default=None,
+                     help="Checkpoint folder [default: OUTPUT.ckpt]; given explicitly, a rerun resumes from it."),
+        click.option("--resume", is_flag=True, help="Continue an interrupted run from its checkpoint."),
+        click.option("--checkpoint-steps", type=click.IntRange(1), default=None,
+                     help="Also checkpoint every N steps (for long epochs)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+TRAINING_KEYS = ("strategy", "precision", "jit", "seed", "deterministic", "workdir", "resume", "checkpoint_steps")
+
+
+def train_config(kwargs: dict, **overrides):
+    """A TrainConfig from a command's keyword arguments (the keys training_options adds)."""
+    from dlkit.training import TrainConfig
+
+    return TrainConfig(**{k: kwargs[k] for k in TRAINING_KEYS if k in kwargs}, **overrides)
