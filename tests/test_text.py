@@ -1,0 +1,44 @@
+"""The shared tokenizer, vocabulary and word-vector loading."""
+
+import pytest
+
+from dlkit.errors import DlkitError
+from dlkit.text import Vocabulary, embedding_matrix, embeddings_format, load_embeddings, tokenize
+
+
+def test_tokenize_splits_like_glove():
+    assert tokenize("Don't panic! It's 9-to-5.") == ["do", "n't", "panic", "!", "it", "'s", "9-to-5", "."]
+    assert tokenize("it 's a charming film") == ["it", "'s", "a", "charming", "film"]
+
+
+def test_vocabulary_round_trip(tmp_path):
+    vocab = Vocabulary.build([["a", "b", "a"], ["c", "a", "b"]], min_count=2)
+    assert vocab.tokens == ["<pad>", "<unk>", "a", "b"]
+    assert vocab.encode(["a", "zzz", "b"], length=5).tolist() == [2, 1, 3, 0, 0]
+    vocab.save(str(tmp_path / "v.json"))
+    assert Vocabulary.load(str(tmp_path / "v.json")).tokens == vocab.tokens
+
+
+def test_every_embeddings_format_loads(data, tmp_path):
+    glove_bin = str(data / "glove" / "glove.6B.50d.50k.bin")
+    assert embeddings_format(glove_bin) == "word2vec-binary"
+    vectors = load_embeddings(glove_bin)
+    assert vectors.vector_size == 50 and "king" in vectors.key_to_index
+
+    small = vectors.vectors_for_all(["king", "queen", "man", "woman"])
+    small.save_word2vec_format(str(tmp_path / "w2v.txt"), binary=False)
+    lines = (tmp_path / "w2v.txt").read_text().splitlines()
+    (tmp_path / "glove.txt").write_text("\n".join(lines[1:]) + "\n")  # GloVe: no header
+    small.save(str(tmp_path / "native.kv"))
+    for name, kind in [("w2v.txt", "word2vec-text"), ("glove.txt", "glove-text"), ("native.kv", "gensim")]:
+        assert embeddings_format(str(tmp_path / name)) == kind
+    assert load_embeddings(str(tmp_path / "glove.txt")).most_similar("king", topn=1)
+    with pytest.raises(DlkitError, match="pickle"):
+        load_embeddings(str(tmp_path / "native.kv"))
+    assert load_embeddings(str(tmp_path / "native.kv"), allow_pickle=True).vector_size == 50
+
+    matrix, coverage = embedding_matrix(Vocabulary(["king", "notaword"]), small)
+    assert matrix.shape == (4, 50) and coverage == 0.5 and not matrix[0].any()
+    (tmp_path / "bad.txt").write_text("hello world\n")
+    with pytest.raises(DlkitError, match="not a word-vector file"):
+        load_embeddings(str(tmp_path / "bad.txt"))
