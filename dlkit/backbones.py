@@ -83,9 +83,15 @@ def build(
         model = constructor(weights=None, **kwargs)
         load_weights_file(model, weights)
         return model
-    if weights == "imagenet":
-        _require_cached_or_downloadable(backbone, include_top, size)
-    return constructor(weights=weights, **kwargs)
+    if weights is None:
+        return constructor(weights=None, **kwargs)
+    _require_cached_or_downloadable(backbone, include_top, size)
+    try:
+        return constructor(weights=weights, **kwargs)
+    except (OSError, ValueError) as e:
+        wanted = os.path.join(keras_cache_dir(), backbone.weight_file(include_top, size))
+        raise DlkitError(f"cannot load ImageNet weights for {name} from {wanted}: {_first_line(e)} "
+                         f"(delete the file to download it again)") from None
 
 
 def load_weights_file(model: "keras.Model", path: str) -> None:

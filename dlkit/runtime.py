@@ -46,18 +46,21 @@ if not verbose():
     logging.getLogger("absl").setLevel(logging.ERROR)
 
 _configured = False
+# Created by setup(): collective ops can only be configured before the first op runs.
+multi_worker_strategy = None
 
 
 class DeviceError(RuntimeError):
     pass
 
 
-def setup(device: str = "auto", seed: int | None = None) -> str:
+def setup(device: str = "auto", seed: int | None = None, strategy: str | None = None) -> str:
     """Choose the device and seed everything; returns the device used ("cpu" or "gpu").
 
-    Must run before the first TensorFlow op: visible devices cannot change afterwards.
+    Must run before the first TensorFlow op: visible devices cannot change afterwards,
+    and a multi-worker strategy must be created before any op (pass strategy="multi-worker").
     """
-    global _configured
+    global _configured, multi_worker_strategy
     gpus = tf.config.list_physical_devices("GPU")
     if device == "gpu" and not gpus:
         raise DeviceError("--device gpu: TensorFlow sees no GPU on this machine")
@@ -76,6 +79,8 @@ def setup(device: str = "auto", seed: int | None = None) -> str:
                 # Grow on demand so dlkit never takes the whole card from other users.
                 tf.config.experimental.set_memory_growth(gpu, True)
         with _silenced_stderr():
+            if strategy == "multi-worker":
+                multi_worker_strategy = tf.distribute.MultiWorkerMirroredStrategy()
             tf.constant(0.0) + 1.0  # the first op prints its own start-up lines
         _configured = True
     if seed is not None:

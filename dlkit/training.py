@@ -62,7 +62,7 @@ def make_strategy(name: str) -> "tf.distribute.Strategy":
     if name == "multi-worker":
         if "TF_CONFIG" not in os.environ:
             raise DlkitError("--strategy multi-worker needs the TF_CONFIG environment variable (see README)")
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return runtime.multi_worker_strategy or tf.distribute.MultiWorkerMirroredStrategy()
     raise DlkitError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
 
 
@@ -151,6 +151,14 @@ class Trainer:
         if self.config.patience is not None and (validation is not None or not monitor.startswith("val_")):
             extra.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=self.config.patience,
                                                        restore_best_weights=True))
+        if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3 builds the model's metrics from the first distributed batch, and that
+            # fails under multi-worker strategies (keras-team/keras#20585): build them from a
+            # local batch instead and skip Keras' own attempt.
+            with self.strategy.scope():
+                model._symbolic_build(data_batch=next(iter(train.take(1))))
+            model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+            _average_scalar_logs_across_workers()
         start = time.perf_counter()
         model.fit(train, validation_data=validation, epochs=epochs, verbose=0, shuffle=False,
                   callbacks=[*(callbacks or []), *extra])
@@ -180,6 +188,24 @@ class Trainer:
         elif self.resume and os.path.exists(backup):
             output.info(f"resuming from {self.workdir} (epoch {self.resumed_epoch()})")
         os.makedirs(self.workdir, exist_ok=True)
+
+
+def _average_scalar_logs_across_workers() -> None:
+    """Keras 3 averages each step's logged metrics across workers along axis 0, which
+    fails for scalars (keras-team/keras#20585); average them as scalars instead."""
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    if getattr(tf_trainer.reduce_per_replica, "dlkit_patched", False):
+        return
+    original = tf_trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return tf.nest.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica.dlkit_patched = True
+    tf_trainer.reduce_per_replica = reduce_per_replica
 
 
 class _HistoryLog(keras.callbacks.Callback):

@@ -5,10 +5,10 @@ TensorFlow is not imported here, so that tests can check what `dlkit --help` imp
 
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
+import keras_home
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +22,7 @@ def _seed_keras_home():
     if os.environ.get("KERAS_HOME") or not (SHARED / "keras").is_dir():
         return
     home = Path(tempfile.mkdtemp(prefix="dlkit-keras-"))
-    shutil.copytree(SHARED / "keras", home, dirs_exist_ok=True, symlinks=False)
+    keras_home.seed(SHARED / "keras", home)
     os.environ["KERAS_HOME"] = str(home)
 
 

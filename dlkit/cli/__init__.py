@@ -14,6 +14,9 @@ from dlkit import __version__
 # name: (module in dlkit.cli, summary shown by `dlkit --help`)
 COMMANDS = {
     "classify": ("classify", "Label photos with an ImageNet CNN or your own model."),
+    "extract-features": ("features_svm", "Save CNN feature vectors of images (for SVMs and more)."),
+    "train-svm": ("features_svm", "Train a linear or RBF SVM on CNN (or Sobel) features."),
+    "predict-svm": ("features_svm", "Label images with a trained SVM."),
     "info": ("info", "Show versions, devices and where weights are cached."),
 }
 

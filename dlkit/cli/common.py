@@ -28,13 +28,14 @@ def seed_option(fn):
     return click.option("--seed", type=int, default=None, help="Seed Python, NumPy and TensorFlow for reproducible runs.")(fn)
 
 
-def start(device: str = "auto", seed: int | None = None, quiet: bool = False) -> str:
-    """Sets up output and TensorFlow for a command; returns the device in use."""
+def start(device: str = "auto", seed: int | None = None, quiet: bool = False, strategy: str | None = None) -> str:
+    """Sets up output and TensorFlow for a command; returns the device in use.
+    Training commands pass their --strategy: a multi-worker one must exist before any op."""
     from dlkit import runtime
 
     output.quiet = quiet
     try:
-        return runtime.setup(device, seed)
+        return runtime.setup(device, seed, strategy)
     except runtime.DeviceError as e:
         raise DlkitError(str(e)) from None
 

@@ -1,0 +1,114 @@
+"""CNN features + SVM on a real slice of cats_and_dogs, against the Sobel baseline."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from dlkit.features_svm import SVMModel
+
+
+def _slice(data, tmp_path, split, per_class):
+    root = tmp_path / split
+    for label in ["cats", "dogs"]:
+        (root / label).mkdir(parents=True)
+        source = data / "cats_and_dogs" / ("train" if split == "train" else "validation") / label
+        for name in sorted(os.listdir(source))[:per_class]:
+            (root / label / name).symlink_to(source / name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def pets(tmp_path_factory):
+    from conftest import DATA, need
+
+    need(DATA / "cats_and_dogs")
+    tmp = tmp_path_factory.mktemp("pets")
+    return _slice(DATA, tmp, "train", 40), _slice(DATA, tmp, "val", 25)
+
+
+@pytest.fixture(scope="module")
+def trained(pets, tmp_path_factory):
+    """A MobileNetV2-feature SVM and a Sobel SVM, trained through the CLI on the same slice."""
+    from click.testing import CliRunner
+
+    from dlkit.cli import cli
+
+    train, val = pets
+    out = tmp_path_factory.mktemp("svms")
+    results = {}
+    for backbone in ["mobilenet_v2", "sobel"]:
+        result = CliRunner().invoke(cli, ["train-svm", str(train), "--test", str(val), "-o", str(out / backbone),
+                                          "--backbone", backbone, "--image-size", "128", "--json"])
+        assert result.exit_code == 0, result.output
+        results[backbone] = json.loads(result.stdout.strip().splitlines()[-1])
+    return out, results
+
+
+def test_cnn_features_beat_chance_and_the_sobel_baseline(trained):
+    _, results = trained
+    cnn, sobel = results["mobilenet_v2"], results["sobel"]
+    assert cnn["test_images"] == 50 and cnn["train_images"] == 80
+    assert cnn["test_accuracy"] >= 0.8
+    assert cnn["test_accuracy"] > sobel["test_accuracy"] + 0.05
+    assert 0 < cnn["C"] and 0 <= cnn["cv_accuracy"] <= 1
+
+
+def test_predict_svm_labels_images_and_reports_bad_ones(trained, pets, cli_run, photos):
+    out, _ = trained
+    _, val = pets
+    cats = sorted(str(p) for p in (val / "cats").iterdir())[:5]
+    result, records, stderr = cli_run(["predict-svm", "--model", out / "mobilenet_v2", "-",
+                                       photos / "skimage_README.txt"], input="\n".join(cats) + "\n")
+    assert result.exit_code == 1  # the README is not an image
+    assert [r["input"] for r in records] == cats + [str(photos / "skimage_README.txt")]
+    good = records[:-1]
+    assert all(set(r["scores"]) == {"cats", "dogs"} for r in good)
+    assert sum(r["label"] == "cats" for r in good) >= 4
+    assert "not an image" in records[-1]["error"] and "Traceback" not in stderr
+
+
+def test_extract_features_keeps_labels_and_skips_bad_images(pets, cli_run, tmp_path):
+    train, _ = pets
+    broken = tmp_path / "data"
+    for label in ["cats", "dogs"]:
+        (broken / label).mkdir(parents=True)
+        for p in sorted((train / label).iterdir())[:4]:
+            (broken / label / p.name).symlink_to(p)
+    (broken / "dogs" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    result, _, stderr = cli_run(["extract-features", broken, "-o", tmp_path / "f.npz", "--image-size", "96"])
+    assert result.exit_code == 1 and "corrupt.jpg" in stderr
+    with np.load(tmp_path / "f.npz", allow_pickle=False) as data:
+        assert data["features"].shape == (8, 1280)
+        assert data["labels"].tolist() == ["cats"] * 4 + ["dogs"] * 4
+        assert json.loads(str(data["meta"]))["backbone"] == "mobilenet_v2"
+
+    # a features file trains an SVM directly, without the images
+    result, records, _ = cli_run(["train-svm", tmp_path / "f.npz", "-o", tmp_path / "svm", "--C", "1",
+                                  "--test-split", "0.5", "--folds", "2"])
+    assert result.exit_code == 0 and records[0]["C"] == 1.0
+
+
+def test_corrupt_or_tampered_models_are_refused(trained, tmp_path, cli_run, photos):
+    import shutil
+
+    import skops.io
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    out, _ = trained
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(out / "mobilenet_v2", corrupt)
+    (corrupt / "svm.skops").write_bytes(b"garbage")
+    result, _, stderr = cli_run(["predict-svm", "--model", corrupt, photos / "chelsea.png"])
+    assert result.exit_code == 1 and "cannot load SVM model" in stderr and "Traceback" not in stderr
+
+    tampered = tmp_path / "tampered"
+    shutil.copytree(out / "mobilenet_v2", tampered)
+    skops.io.dump(make_pipeline(FunctionTransformer(os.system)), tampered / "svm.skops")
+    with pytest.raises(Exception, match="unexpected types"):
+        SVMModel.load(str(tampered))
+
+    result, _, stderr = cli_run(["predict-svm", "--model", tmp_path / "nowhere", photos / "chelsea.png"])
+    assert result.exit_code == 1 and "SVM model not found" in stderr
