@@ -6,6 +6,7 @@ the exact name and place Keras wants it.
 """
 
 import os
+import warnings
 from dataclasses import dataclass
 
 from dlkit.errors import DlkitError
@@ -68,8 +69,10 @@ def build(
     input_size: int | None = None,
     weights: str | None = "imagenet",
     pooling: str | None = None,
+    any_size: bool = False,
 ) -> "keras.Model":
     """A keras.applications model. `weights`: "imagenet", None (random) or a file path.
+    `any_size` (without the classifier): accept images of any height and width.
 
     Inputs are the network's own preprocessed values (see Backbone.preprocess).
     """
@@ -78,7 +81,8 @@ def build(
     if include_top and size != backbone.input_size and weights == "imagenet":
         raise DlkitError(f"{name}'s ImageNet classifier needs {backbone.input_size}px inputs, not {size}px")
     constructor = getattr(keras.applications, backbone.constructor)
-    kwargs = dict(include_top=include_top, input_shape=(size, size, 3), pooling=pooling)
+    shape = (None, None, 3) if any_size and not include_top else (size, size, 3)
+    kwargs = dict(include_top=include_top, input_shape=shape, pooling=pooling)
     if weights not in (None, "imagenet"):
         model = constructor(weights=None, **kwargs)
         load_weights_file(model, weights)
@@ -87,7 +91,10 @@ def build(
         return constructor(weights=None, **kwargs)
     _require_cached_or_downloadable(backbone, include_top, size)
     try:
-        return constructor(weights=weights, **kwargs)
+        with warnings.catch_warnings():
+            # any_size: Keras notes that it loads the 224 px weights, which is the intent
+            warnings.filterwarnings("ignore", message=".*input_shape. is undefined or non-square")
+            return constructor(weights=weights, **kwargs)
     except (OSError, ValueError) as e:
         wanted = os.path.join(keras_cache_dir(), backbone.weight_file(include_top, size))
         raise DlkitError(f"cannot load ImageNet weights for {name} from {wanted}: {_first_line(e)} "

@@ -70,6 +70,16 @@ def test_info(cli_run):
     report = json.loads(result.stdout)
     assert result.exit_code == 0
     assert report["device"] == "cpu" and report["tensorflow"] and report["keras_cache"]
+    assert report["strategy"] == "OneDeviceStrategy" and report["replicas"] == 1
+
+
+def test_info_reports_mirrored_replicas_over_logical_cpus():
+    env = dict(os.environ, DLKIT_CPU_DEVICES="2")
+    result = subprocess.run([sys.executable, "-m", "dlkit", "info", "--strategy", "mirrored", "--device", "cpu"],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["strategy"] == "MirroredStrategy" and report["replicas"] == 2
 
 
 def test_device_gpu_without_gpu_is_a_clear_error(cli_run):

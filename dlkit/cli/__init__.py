@@ -17,6 +17,8 @@ COMMANDS = {
     "extract-features": ("features_svm", "Save CNN feature vectors of images (for SVMs and more)."),
     "train-svm": ("features_svm", "Train a linear or RBF SVM on CNN (or Sobel) features."),
     "predict-svm": ("features_svm", "Label images with a trained SVM."),
+    "stylize": ("stylize", "Repaint a photo in the style of an artwork (or with a trained fast stylizer)."),
+    "train-stylizer": ("stylize", "Train a fast feed-forward stylizer for one style."),
     "info": ("info", "Show versions, devices and where weights are cached."),
 }
 

@@ -30,10 +30,15 @@ def seed_option(fn):
 
 def start(device: str = "auto", seed: int | None = None, quiet: bool = False, strategy: str | None = None) -> str:
     """Sets up output and TensorFlow for a command; returns the device in use.
-    Training commands pass their --strategy: a multi-worker one must exist before any op."""
+
+    A multi-worker strategy must exist before any op runs, so a command's --strategy
+    (added by training_options) is honoured here even when not passed explicitly."""
     from dlkit import runtime
 
     output.quiet = quiet
+    if strategy is None:
+        context = click.get_current_context(silent=True)
+        strategy = context.params.get("strategy") if context else None
     try:
         return runtime.setup(device, seed, strategy)
     except runtime.DeviceError as e:

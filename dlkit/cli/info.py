@@ -8,18 +8,23 @@ from dlkit.cli.common import device_option, handle_errors, start
 
 
 @click.command()
+@click.option("--strategy", type=click.Choice(["auto", "one-device", "mirrored", "multi-worker"]), default="auto",
+              show_default=True, help="Report what a training command with this --strategy would use.")
 @device_option
 @handle_errors
-def info(device):
-    """Show versions, the devices TensorFlow sees, and where weights are cached.
+def info(strategy, device):
+    """Show versions, the devices TensorFlow sees, where weights are cached, and the
+    distribution strategy and replicas a training command would use.
 
     \b
-    Example:
+    Examples:
       dlkit info
+      dlkit info --strategy mirrored
     """
-    from dlkit import runtime
+    from dlkit import runtime, training
 
-    used = start(device)
+    used = start(device, strategy=strategy)
+    chosen = training.make_strategy(strategy)
     report = {
         "dlkit": __version__,
         "python": platform.python_version(),
@@ -27,6 +32,8 @@ def info(device):
         "keras": runtime.keras.__version__,
         "device": used,
         "devices": runtime.devices(),
+        "strategy": type(chosen).__name__,
+        "replicas": chosen.num_replicas_in_sync,
         "keras_cache": runtime.keras_cache_dir(),
     }
     click.echo(json.dumps(report, indent=2))

@@ -1,0 +1,109 @@
+"""Style transfer on the real images of ../shared/data/style with the offline MobileNetV2
+weights. VGG has no offline weights, so its code paths run with random weights."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import DATA, need
+
+
+@pytest.fixture(scope="module")
+def style_data():
+    return need(DATA / "style")
+
+
+def _gram_distance(network, a, b):
+    from dlkit.stylize import _relative
+
+    ga, gb = network.features(a[None])[1], network.features(b[None])[1]
+    return float(sum(_relative(x, y) for x, y in zip(ga, gb)) / len(ga))
+
+
+def _content_distance(network, a, b):
+    from dlkit.stylize import _relative
+
+    return float(_relative(network.features(a[None])[0][0], network.features(b[None])[0][0]))
+
+
+def test_stylize_moves_the_style_and_keeps_the_content(style_data, cli_run, tmp_path):
+    from dlkit.stylize import LossNetwork, _load
+
+    content, style = style_data / "content" / "chelsea.png", style_data / "style" / "starry-night.jpg"
+    out = tmp_path / "out.png"
+    result, records, stderr = cli_run(["stylize", content, style, "-o", out, "--backbone", "mobilenet_v2",
+                                       "--size", "128", "--iterations", "40", "--scales", "2", "--seed", "0",
+                                       "--save-every", "20"])
+    assert result.exit_code == 0, stderr
+    summary = records[0]
+    image = np.asarray(Image.open(out).convert("RGB"), np.float32)
+    assert image.shape == (85, 128, 3)  # chelsea is 451x300: the content's aspect, longest side 128
+    assert (summary["width"], summary["height"]) == (128, 85)
+    assert summary["total_loss"] < summary["first_loss"]
+    assert (tmp_path / "out-0020.png").exists()
+
+    network = LossNetwork("mobilenet_v2")
+    photo = _load(str(content), (128, 85))
+    painting = _load(str(style), (128, 85))
+    assert _gram_distance(network, image, painting) < 0.5 * _gram_distance(network, photo, painting)
+    assert _content_distance(network, image, photo) < _content_distance(network, painting, photo)
+
+
+def test_vgg_code_paths_with_random_weights(style_data):
+    """No VGG weights exist offline: this checks layer choices and the optimizer loop only."""
+    from dlkit.stylize import StylizeConfig, stylize
+
+    for backbone in ["vgg19", "vgg16"]:
+        config = StylizeConfig(backbone=backbone, weights=None, size=48, iterations=6, scales=2, optimizer="adam")
+        image, report = stylize(str(style_data / "content" / "coffee.png"),
+                                [str(style_data / "style" / "candy.jpg"), str(style_data / "style" / "udnie.jpg")],
+                                config)
+        assert image.shape == (32, 48, 3) and report.iterations == 6 and np.isfinite(report.history).all()
+
+
+def test_preserve_color_keeps_the_photos_chroma(style_data):
+    from dlkit.stylize import _load, preserve_colors
+
+    photo = _load(str(style_data / "content" / "chelsea.png"), (64, 42))
+    blue = np.zeros_like(photo)
+    blue[..., 2] = 255
+    kept = preserve_colors(blue, photo)
+    ycc = lambda a: np.asarray(Image.fromarray(a.astype(np.uint8)).convert("YCbCr"), np.float32)
+    assert np.abs(ycc(kept)[..., 1:] - ycc(photo)[..., 1:]).mean() < 3
+    assert np.abs(ycc(kept)[..., 0] - ycc(blue)[..., 0]).mean() < 3
+
+
+def test_fast_stylizer_trains_and_stylizes_any_size(style_data, cli_run, tmp_path, photos):
+    model = tmp_path / "mosaic.keras"
+    result, records, stderr = cli_run(["train-stylizer", style_data / "style" / "mosaic.jpg",
+                                       "--images", style_data / "content", "-o", model, "--backbone",
+                                       "mobilenet_v2", "--steps", "4", "--steps-per-epoch", "2",
+                                       "--image-size", "64", "-b", "2", "--width", "8", "--seed", "1"])
+    assert result.exit_code == 0, stderr
+    assert records[0]["steps"] == 4 and model.exists() and (tmp_path / "mosaic.curves.png").exists()
+
+    out = tmp_path / "painted"
+    result, records, stderr = cli_run(["stylize", photos / "chelsea.png", photos / "camera.png",
+                                       photos / "skimage_README.txt", "--model", model, "-o", out,
+                                       "--size", "200"])
+    assert result.exit_code == 1  # the README is not an image; the photos are still stylized
+    good = [r for r in records if "output" in r]
+    assert [Image.open(r["output"]).size for r in good] == [(200, 133), (200, 200)]
+    assert "not an image" in records[2]["error"]
+
+
+def test_bad_inputs_give_one_line_errors(style_data, cli_run, tmp_path):
+    content = style_data / "content" / "chelsea.png"
+    cases = [
+        (["stylize", content, tmp_path / "missing.jpg", "-o", tmp_path / "o.jpg", "--backbone", "mobilenet_v2"],
+         "no such file"),
+        (["stylize", content, content, "-o", tmp_path / "o.jpg", "--size", "4000"], "--max-size"),
+        (["stylize", content, "-o", tmp_path / "o.jpg"], "at least one style image"),
+        (["stylize", content, content, "-o", tmp_path / "o.xyz", "--backbone", "mobilenet_v2", "--size", "32",
+          "--iterations", "2"], "unknown image format"),
+    ]
+    for args, message in cases:
+        result, _, stderr = cli_run(args)
+        assert result.exit_code == 1 and message in stderr and "Traceback" not in stderr, (args, stderr)
