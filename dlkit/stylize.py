@@ -468,8 +468,8 @@ def train_stylizer(style_path: str, images: str, output: str, config: StylizerCo
 class FastStylizer:
     """Applies a trained transformation network: one forward pass per photo, any size."""
 
-    def __init__(self, model_path: str):
-        self.model = modelio.load_model(model_path)
+    def __init__(self, model: "str | keras.Model"):
+        self.model = modelio.load_model(model) if isinstance(model, str) else model
 
         @tf.function(reduce_retracing=True)
         def run(x):

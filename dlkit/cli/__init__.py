@@ -19,6 +19,9 @@ COMMANDS = {
     "predict-svm": ("features_svm", "Label images with a trained SVM."),
     "stylize": ("stylize", "Repaint a photo in the style of an artwork (or with a trained fast stylizer)."),
     "train-stylizer": ("stylize", "Train a fast feed-forward stylizer for one style."),
+    "train-translator": ("translate", "Train a seq2seq LSTM translator with attention on sentence pairs."),
+    "translate": ("translate", "Translate sentences (English to French by default), line by line."),
+    "evaluate-translator": ("translate", "sacreBLEU and chrF of a translator on held-out pairs."),
     "info": ("info", "Show versions, devices and where weights are cached."),
 }
 

@@ -1,0 +1,90 @@
+"""Machine translation on a real slice of Tatoeba fra-eng (../shared/data/anki/fra.txt)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import DATA, need
+
+
+@pytest.fixture(scope="module")
+def translator_dir(tmp_path_factory):
+    """A tiny translator trained through the CLI on 4,000 short pairs plus two broken lines."""
+    from click.testing import CliRunner
+
+    from dlkit.cli import cli
+
+    source = need(DATA / "anki" / "fra.txt")
+    tmp = tmp_path_factory.mktemp("translate")
+    data = tmp / "pairs.tsv"
+    lines = source.read_text(encoding="utf-8").splitlines()[:4000]
+    data.write_text("\n".join(lines + ["only one column", "\tempty English side"]) + "\n", encoding="utf-8")
+    out = tmp / "en-fr"
+    result = CliRunner().invoke(cli, ["train-translator", str(data), "-o", str(out), "--vocab-size", "400",
+                                      "--units", "48", "--embedding-dim", "48", "--epochs", "3", "--lr", "0.005",
+                                      "--bleu-sentences", "40", "--seed", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    return data, out, result
+
+
+def test_training_skips_malformed_lines_and_saves_a_model_folder(translator_dir):
+    _, out, result = translator_dir
+    assert "skipped 2 malformed line(s)" in result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["skipped"] == 2 and summary["epochs"] >= 1 and "best_val_bleu" in summary
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.keras", "source.spm", "target.spm"]
+
+
+def test_stdin_gives_one_line_per_line_in_order(translator_dir):
+    _, out, _ = translator_dir
+    lines = ["Go.", "", "I am hungry.", "Who are you?", "", "Thank you."]
+    result = subprocess.run([sys.executable, "-m", "dlkit", "translate", "-", "--model", str(out)],
+                            input="\n".join(lines) + "\n", capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    translated = result.stdout.split("\n")[:-1]
+    assert len(translated) == len(lines)
+    assert [t == "" for t in translated] == [line == "" for line in lines]
+    assert translated[0] and all("▁" not in t for t in translated)  # detokenized subwords
+
+
+def test_beam_search_scores_at_least_as_high_as_greedy(translator_dir):
+    from dlkit.translate import Translator
+
+    _, out, _ = translator_dir
+    translator = Translator.load(str(out))
+    sentences = ["I am hungry.", "Who are you?", "I like cats.", "We are late.", "Come here."]
+    greedy = translator.translate(sentences, beam_size=1)
+    beam = translator.translate(sentences, beam_size=4)
+    assert all(b.score >= g.score - 1e-4 for b, g in zip(beam, greedy))
+    assert any(g.text for g in greedy)
+
+
+def test_json_scores_attention_map_and_evaluation(translator_dir, cli_run, tmp_path):
+    data, out, _ = translator_dir
+    picture = tmp_path / "attention.png"
+    result, records, _ = cli_run(["translate", "--model", out, "--json", "I am hungry.", "--attention-map", picture])
+    assert result.exit_code == 0 and records[0]["input"] == "I am hungry." and records[0]["score"] <= 0
+    assert picture.stat().st_size > 1000
+
+    result, records, stderr = cli_run(["evaluate-translator", data, "--model", out, "--json", "--beam-size", "2"])
+    assert result.exit_code == 0, stderr
+    scores = records[-1]
+    assert scores["split"] == "test" and scores["sentences"] > 50
+    assert 0 <= scores["bleu"] <= 100 and scores["bleu_signature"].startswith("nrefs:")
+    assert "chrf" in scores
+
+
+def test_bad_inputs(cli_run, tmp_path, translator_dir):
+    _, out, _ = translator_dir
+    (tmp_path / "latin1.tsv").write_bytes("caf\xe9\tcaf\xe9\n".encode("latin-1"))
+    cases = [
+        (["train-translator", tmp_path / "latin1.tsv", "-o", tmp_path / "m"], "not UTF-8"),
+        (["train-translator", tmp_path / "missing.tsv", "-o", tmp_path / "m"], "no such file"),
+        (["translate", "--model", tmp_path / "nowhere", "Hello."], "translator not found"),
+        (["translate", "--model", out, "a", "b", "--attention-map", tmp_path / "a.png"], "exactly one TEXT"),
+    ]
+    for args, message in cases:
+        result, _, stderr = cli_run(args)
+        assert result.exit_code == 1 and message in stderr and "Traceback" not in stderr, (args, stderr)
