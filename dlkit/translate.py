@@ -21,6 +21,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from dlkit import modelio
+from dlkit.decoding import beam_search
 from dlkit.errors import DlkitError
 from dlkit.runtime import keras, tf
 
@@ -336,9 +337,7 @@ def train_translator(train: Pairs, validation: Pairs, output: str, config: Trans
 @dataclass
 class Translation:
     text: str
-    # log-probability / ((5 + length) / 6) ** alpha: what beam search maximizes, close to
-    # the mean log-probability per output subword
-    score: float
+    score: float  # length-normalized log-probability (see dlkit.decoding)
     tokens: list[str]
     source_tokens: list[str]
     attention: np.ndarray | None = None  # (output tokens, source tokens)
@@ -396,63 +395,20 @@ class Translator:
         return results
 
     def _decode(self, source_ids: list[list[int]], beam: int, with_attention: bool) -> list[Translation]:
-        batch = len(source_ids)
         source = _pad(source_ids, max(len(s) for s in source_ids))
         memory, states = self.graphs.encode(source)
-        mask = source != PAD
-        # every sentence gets `beam` hypotheses, laid out sentence-major
-        memory, mask = np.repeat(memory, beam, 0), np.repeat(mask, beam, 0)
-        states = [np.repeat(s, beam, 0) for s in states]
-        tokens = np.full(batch * beam, BOS, np.int32)
-        scores = np.full((batch, beam), -np.inf)
-        scores[:, 0] = 0.0  # start from one live hypothesis per sentence
-        sequences = [[] for _ in range(batch * beam)]
-        attentions = [[] for _ in range(batch * beam)]
-        finished: list[list[tuple[float, list[int], list]]] = [[] for _ in range(batch)]
-        max_steps = min(self.config.max_length, 2 * source.shape[1] + 10)
-        for step in range(max_steps):
-            log_probs, states, attention = self.graphs.next(tokens, states, memory, mask)
-            vocab = log_probs.shape[1]
-            total = (scores.reshape(-1, 1) + log_probs).reshape(batch, beam * vocab)
-            best = np.argsort(-total, axis=1)[:, : 2 * beam]
-            new_tokens = np.full(batch * beam, PAD, np.int32)
-            new_scores = np.full((batch, beam), -np.inf)
-            origin = np.zeros(batch * beam, np.int64)
-            new_sequences, new_attention = [None] * (batch * beam), [None] * (batch * beam)
-            for b in range(batch):
-                filled = 0
-                for flat in best[b]:
-                    score = total[b, flat]
-                    if not np.isfinite(score) or filled == beam:
-                        break
-                    parent, token = b * beam + flat // vocab, int(flat % vocab)
-                    sequence = sequences[parent] + [token]
-                    trail = attentions[parent] + [attention[parent]] if with_attention else []
-                    if token == EOS or step == max_steps - 1:
-                        normalized = score / (((5 + len(sequence)) / 6) ** self.config.length_alpha)
-                        finished[b].append((normalized, sequence, trail))
-                        continue
-                    slot = b * beam + filled
-                    new_tokens[slot], new_scores[b, filled], origin[slot] = token, score, parent
-                    new_sequences[slot], new_attention[slot] = sequence, trail
-                    filled += 1
-            states = [s[origin] for s in states]
-            tokens, scores = new_tokens, new_scores
-            sequences = [s or [] for s in new_sequences]
-            attentions = [a or [] for a in new_attention]
-            # a sentence is done once its best finished hypothesis beats every live one
-            done = [len(f) >= beam and max(x[0] for x in f) >= scores[b].max() for b, f in enumerate(finished)]
-            if all(done) or not np.isfinite(scores).any():
-                break
-        results = []
-        for b in range(batch):
-            normalized, sequence, trail = max(finished[b], key=lambda f: f[0])
-            ids = [t for t in sequence if t != EOS]
-            results.append(Translation(
-                text=self.tgt.decode(ids), score=round(float(normalized), 4), tokens=self.tgt.pieces(sequence),
-                source_tokens=self.src.pieces(source_ids[b]),
-                attention=np.stack(trail)[:, : len(source_ids[b])] if with_attention and trail else None))
-        return results
+        memory, mask = np.repeat(memory, beam, 0), np.repeat(source != PAD, beam, 0)
+
+        def step(tokens, states):
+            return self.graphs.next(tokens, states, memory, mask)
+
+        best = beam_search(step, states, len(source_ids), beam, BOS, EOS,
+                           max_steps=min(self.config.max_length, 2 * source.shape[1] + 10),
+                           alpha=self.config.length_alpha, with_attention=with_attention)
+        return [Translation(text=self.tgt.decode(h.tokens), score=round(h.score, 4),
+                            tokens=self.tgt.pieces(h.tokens + [EOS]), source_tokens=self.src.pieces(ids),
+                            attention=h.attention[:, : len(ids)] if h.attention is not None else None)
+                for h, ids in zip(best, source_ids)]
 
 
 def corpus_scores(hypotheses: list[str], refs: list[list[str]]) -> dict:

@@ -22,6 +22,9 @@ COMMANDS = {
     "train-translator": ("translate", "Train a seq2seq LSTM translator with attention on sentence pairs."),
     "translate": ("translate", "Translate sentences (English to French by default), line by line."),
     "evaluate-translator": ("translate", "sacreBLEU and chrF of a translator on held-out pairs."),
+    "train-captioner": ("caption", "Train an image captioner (CNN encoder + LSTM decoder with attention)."),
+    "caption": ("caption", "Describe photos in a sentence."),
+    "evaluate-captioner": ("caption", "Corpus BLEU-1..4 of a captioner on a dataset split."),
     "info": ("info", "Show versions, devices and where weights are cached."),
 }
 
