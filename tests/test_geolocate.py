@@ -1,0 +1,189 @@
+"""Geolocation of news: the great-circle loss, data checks, and a tiny geolocator trained
+on real articles from ../shared/data/geo_news."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+R = 6371.0
+
+
+def material_gcd(tf, lat1, lon1, lat2, lon2):
+    """The course material's formula: R·arccos(sin y1 sin z1 + cos y1 cos z1 cos δ)."""
+    y1, z1, y2, z2 = (v * (math.pi / 180) for v in (lat1, lon1, lat2, lon2))
+    return R * tf.acos(tf.sin(y1) * tf.sin(y2) + tf.cos(y1) * tf.cos(y2) * tf.cos(z2 - z1))
+
+
+def test_stable_loss_matches_the_material_value_and_gradient():
+    from dlkit.geolocate import great_circle_km_degrees
+    from dlkit.runtime import tf
+
+    # well apart, across the date line, across the equator, near a pole
+    start = tf.constant([[48.85, 2.35], [35.68, 139.69], [-33.87, 151.21], [64.0, -21.9]], tf.float64)
+    end = tf.constant([[40.71, -74.01], [34.05, -118.24], [1.29, 103.85], [85.0, 100.0]], tf.float64)
+    results = []
+    for formula in (great_circle_km_degrees, lambda *a: material_gcd(tf, *a)):
+        lat, lon = tf.Variable(end[:, 0]), tf.Variable(end[:, 1])
+        with tf.GradientTape() as tape:
+            km = formula(start[:, 0], start[:, 1], lat, lon)
+        results.append((km.numpy(), [g.numpy() for g in tape.gradient(km, [lat, lon])]))
+    (stable, stable_grad), (material, material_grad) = results
+    np.testing.assert_allclose(stable, material, rtol=1e-4)
+    assert 5800 < stable[0] < 5900  # Paris - New York
+    for ours, theirs in zip(stable_grad, material_grad):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-3)
+    # the date line: 179.9 E to 179.9 W is 22 km, not half the world
+    short = great_circle_km_degrees(tf.constant(0.0), tf.constant(179.9), tf.constant(0.0), tf.constant(-179.9))
+    assert abs(float(short) - 22.24) < 0.1
+
+
+def test_stable_loss_stays_finite_for_nearly_identical_points():
+    from dlkit.geolocate import great_circle_km_degrees
+    from dlkit.runtime import tf
+
+    lat, lon = tf.Variable([30.0, 30.0]), tf.Variable([-90.0, -90.0])
+    with tf.GradientTape(persistent=True) as tape:
+        stable = great_circle_km_degrees(tf.constant([30.0, 30.00001]), tf.constant([-90.0, -90.0]), lat, lon)
+        material = material_gcd(tf, tf.constant([30.0, 30.00001]), tf.constant([-90.0, -90.0]), lat, lon)
+    gradients = tape.gradient(stable, [lat, lon])
+    assert all(np.isfinite(g.numpy()).all() for g in gradients)
+    assert float(stable[0]) < 0.01 and float(stable[1]) < 0.01  # 1 m apart: float32 resolves no better
+    material_gradient = tape.gradient(material, [lat])[0].numpy()
+    assert not np.isfinite(material_gradient).all()  # why the stable form is needed
+
+
+@pytest.fixture(scope="module")
+def articles(tmp_path_factory):
+    """A shuffled slice of the real articles: 300 to train on (with 4 broken rows), 150 held out."""
+    from conftest import DATA, need
+
+    path = need(DATA / "geo_news" / "articles.jsonl")
+    with open(path, encoding="utf-8") as f:
+        lines = [line for line in f if line.strip()]
+    order = np.random.default_rng(3).permutation(len(lines))
+    folder = tmp_path_factory.mktemp("geo")
+    broken = ['{"text": "No coordinates here", "label_lat": null, "label_lon": 10}\n',
+              '{"text": "Far north", "label_lat": 123.0, "label_lon": 10}\n',
+              "not json at all\n",
+              '{"label_lat": 10.0, "label_lon": 10.0}\n']
+    train = folder / "train.jsonl"
+    train.write_text("".join([lines[i] for i in order[:150]] + broken + [lines[i] for i in order[150:300]]))
+    test = folder / "test.jsonl"
+    test.write_text("".join(lines[i] for i in order[300:450]))
+    return train, test
+
+
+@pytest.fixture(scope="module")
+def tiny_model(articles, tmp_path_factory):
+    from click.testing import CliRunner
+
+    from dlkit.cli import cli
+
+    train, _ = articles
+    folder = tmp_path_factory.mktemp("model") / "geolocator"
+    result = CliRunner().invoke(cli, ["train-geolocator", str(train), "-o", str(folder), "--epochs", "25",
+                                      "--seed", "1", "--dim", "32", "--json", "--quiet"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout.strip().splitlines()[-1])
+    return folder, record, result.stderr
+
+
+def test_bad_rows_are_skipped_with_a_count(articles, tiny_model):
+    from dlkit.geolocate import read_articles
+
+    train, _ = articles
+    usable, skipped = read_articles(str(train))
+    assert len(usable) == 300 and len(skipped) == 4
+    assert skipped[0].startswith("line 151:") and "out-of-range" in skipped[1] and "not JSON" in skipped[2]
+    _, record, stderr = tiny_model
+    assert record["skipped"] == 4 and record["train_rows"] == 270
+    assert "skipped 4 rows" in stderr
+
+
+def test_tiny_geolocator_beats_the_centroid_and_round_trips(cli_run, articles, tiny_model, tmp_path):
+    from dlkit.geolocate import Geolocator, centroid, metrics, read_articles
+
+    train, test = articles
+    folder, record, _ = tiny_model
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "config.json", "idf.json", "model.keras", "toponyms.json", "training.png", "vectors.bin"]
+    assert not folder.with_name("geolocator.ckpt").exists()
+
+    result, records, _ = cli_run(["evaluate-geolocator", test, "--model", folder, "--map", tmp_path / "map.png"])
+    assert result.exit_code == 0
+    evaluated = records[-1]
+    train_rows, _ = read_articles(str(train))
+    test_rows, _ = read_articles(str(test))
+    true = np.array([[a.lat, a.lon] for a in test_rows])
+    constant = centroid([[a.lat, a.lon] for a in train_rows])
+    baseline = metrics(np.repeat(constant[None], len(true), 0), true)
+    assert evaluated["count"] == 150 and evaluated["median_km"] < baseline["median_km"]
+    assert evaluated["mean_km"] < baseline["mean_km"]
+    assert (tmp_path / "map.png").read_bytes()[:4] == b"\x89PNG"
+
+    # save/load: the loaded model reproduces the error measured in memory before saving
+    geolocator = Geolocator(str(folder))
+    order = np.random.default_rng(1).permutation(len(train_rows))
+    validation = [train_rows[i] for i in order[:30]]
+    predicted = geolocator.predict([a.text for a in validation])
+    assert np.all(np.abs(predicted[:, 0]) <= 90) and np.all(np.abs(predicted[:, 1]) <= 180)
+    again = metrics(predicted, [[a.lat, a.lon] for a in validation])
+    assert again["median_km"] == pytest.approx(record["val_median_km"], abs=0.2)
+
+
+def test_csv_with_other_field_names(cli_run, tiny_model, tmp_path):
+    folder, _, _ = tiny_model
+    (tmp_path / "news.csv").write_text(
+        "body,lat,lng\n"
+        '"Storms flooded streets in Baton Rouge, Louisiana, and New Orleans on Monday.",30.45,-91.19\n'
+        '"The mayor of Houston, Texas, said the city would reopen schools.",29.76,-95.37\n'
+        'Missing latitude,,-95.0\n')
+    result, records, stderr = cli_run(["evaluate-geolocator", tmp_path / "news.csv", "--model", folder,
+                                       "--text-field", "body", "--lat-field", "lat", "--lon-field", "lng"])
+    assert result.exit_code == 0 and records[-1]["count"] == 2 and records[-1]["skipped"] == 1
+    assert records[-1]["median_km"] < 1000
+    assert "skipped 1 rows" in stderr and "line 4" in stderr
+
+
+def test_geolocate_texts_from_arguments_and_stdin(cli_run, tiny_model, tmp_path):
+    folder, _, _ = tiny_model
+    result, records, _ = cli_run(["geolocate", "--model", folder, "-", "--map", tmp_path / "where.png"],
+                                 input="Heavy rain flooded roads in Tokyo, Japan.\nThe council of Sydney met.\n")
+    assert result.exit_code == 0 and [r["input"] for r in records][0].startswith("Heavy rain")
+    tokyo = records[0]
+    assert set(tokyo) == {"input", "lat", "lon", "place", "country"}
+    assert -90 <= tokyo["lat"] <= 90 and -180 <= tokyo["lon"] <= 180
+    assert (tmp_path / "where.png").exists()
+
+
+def test_shipped_geolocator_out_of_the_box(cli_run):
+    from dlkit import modelio
+
+    try:
+        modelio.pretrained_path("geolocate")
+    except Exception as e:
+        pytest.fail(f"no shipped geolocator: {e}")
+    result, records, _ = cli_run(["geolocate", "Flooding closed roads across Louisiana"])
+    assert result.exit_code == 0
+    louisiana = records[0]
+    assert 28.5 < louisiana["lat"] < 33.5 and -94.5 < louisiana["lon"] < -88.5
+    assert louisiana["country"] == "United States" and louisiana["place"]
+
+
+def test_missing_model_folder_is_one_clear_line(cli_run, tmp_path):
+    result, _, stderr = cli_run(["geolocate", "--model", tmp_path, "Paris"])
+    assert result.exit_code == 1 and "not a geolocator folder" in stderr and "Traceback" not in stderr
+
+
+def test_baselines_on_known_points():
+    from dlkit.geolocate import Gazetteer, distance_km, geometric_median
+
+    # the geometric median of three points near one place and one far away stays near the three
+    median = geometric_median([[30, -90], [30.1, -90], [29.9, -90.1], [-30, 150]])
+    assert distance_km(median, [30, -90]) < 30
+    gazetteer = Gazetteer(kinds=("city", "country"))
+    lat, lon = gazetteer.most_mentioned("Talks in Nairobi. Kenya said Nairobi would host them.")
+    assert distance_km([lat, lon], [-1.29, 36.82]) < 20
+    assert gazetteer.most_mentioned("a reading of the mobile police report") is None
