@@ -86,8 +86,14 @@ def _remove(path: str) -> None:
 
 
 def save_model(model: "keras.Model", path: str) -> None:
+    """Writes a model for inference: without the optimizer's state, which would triple
+    the file (training state lives in the checkpoints of dlkit.training instead)."""
     if not path.endswith(".keras"):
         raise DlkitError(f"{path}: a model file must end in .keras")
+    if getattr(model, "optimizer", None) is not None:
+        clone = keras.models.clone_model(model)
+        clone.set_weights(model.get_weights())
+        model = clone
     with atomic_path(path) as tmp:
         model.save(tmp)
 

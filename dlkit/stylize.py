@@ -54,6 +54,9 @@ class StylizeConfig:
     smooth: bool = False
     # L-BFGS reaches a given loss in far fewer evaluations than gradient descent.
     optimizer: str = "lbfgs"
+    # Gradient pairs L-BFGS remembers; its own cost per step grows with this times the
+    # pixel count, and beyond a few pairs it saves no evaluations here.
+    lbfgs_memory: int = 5
     # Function evaluations in all; most are spent at the coarse, cheap scales.
     iterations: int = 200
     # Longest side of the output, in pixels.
@@ -173,18 +176,34 @@ class StyleLoss:
 
     def __init__(self, network: LossNetwork, content: np.ndarray, style_grams: list, config: StylizeConfig):
         self.network = network
-        self.config = config
         self.content_targets, _ = network.features(content[None])
         self.style_targets = style_grams
+        self.weights = tf.constant([config.content_weight, config.style_weight, config.tv_weight], tf.float32)
 
     def __call__(self, image):
-        content, grams = self.network.features(image)
-        content_loss = tf.add_n([_relative(f, t) for f, t in zip(content, self.content_targets)]) / len(content)
-        style_loss = tf.add_n([_relative(g, t) for g, t in zip(grams, self.style_targets)]) / len(grams)
-        tv = total_variation(image)
-        total = (self.config.content_weight * content_loss + self.config.style_weight * style_loss
-                 + self.config.tv_weight * tv)
-        return total, {"content": content_loss, "style": style_loss, "tv": tv}
+        return _style_loss(self.network, image, self.content_targets, self.style_targets, self.weights)
+
+    def value_and_grad(self, image):
+        """(total, parts, gradient) of one image (H, W, 3), compiled once per network and
+        reused at every size and scale."""
+        return _value_and_grad(self.network, image, self.content_targets, self.style_targets, self.weights)
+
+
+def _style_loss(network, image, content_targets, style_targets, weights):
+    content, grams = network.features(image)
+    content_loss = tf.add_n([_relative(f, t) for f, t in zip(content, content_targets)]) / len(content)
+    style_loss = tf.add_n([_relative(g, t) for g, t in zip(grams, style_targets)]) / len(grams)
+    tv = total_variation(image)
+    total = weights[0] * content_loss + weights[1] * style_loss + weights[2] * tv
+    return total, {"content": content_loss, "style": style_loss, "tv": tv}
+
+
+@tf.function(reduce_retracing=True)
+def _value_and_grad(network, image, content_targets, style_targets, weights):
+    with tf.GradientTape() as tape:
+        tape.watch(image)
+        total, parts = _style_loss(network, image[None], content_targets, style_targets, weights)
+    return total, parts, tape.gradient(total, image)
 
 
 def _relative(value, target):
@@ -236,8 +255,8 @@ def stylize(content_path: str, style_paths: list[str], config: StylizeConfig | N
     width, height = _fit(content_full.shape[1], content_full.shape[0], config.size)
     network = network or LossNetwork(config.backbone, config.content_layers, config.style_layers, config.smooth,
                                      config.weights)
-    scales = [max(1, config.scales - 1 - i) for i in range(config.scales)]
-    sizes = [(max(16, width >> (s - 1)), max(16, height >> (s - 1))) for s in scales]
+    shifts = [config.scales - 1 - i for i in range(config.scales)]  # halvings, coarsest first
+    sizes = [(max(16, width >> s), max(16, height >> s)) for s in shifts]
     budgets = _split(config.iterations, len(sizes))
     report = StylizeReport(size=(width, height))
     start = time.perf_counter()
@@ -288,13 +307,7 @@ def _initial(kind: str, content: np.ndarray, style: np.ndarray, rng) -> np.ndarr
 def _optimize(loss: StyleLoss, image: np.ndarray, evaluations: int, config: StylizeConfig,
               report: StylizeReport, on_step, on_image) -> np.ndarray:
     shape = image.shape
-
-    @tf.function(reduce_retracing=True)
-    def value_and_grad(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            total, parts = loss(x[None])
-        return total, parts, tape.gradient(total, x)
+    value_and_grad = loss.value_and_grad
 
     def record(total, parts, x):
         report.iterations += 1
@@ -316,7 +329,7 @@ def _optimize(loss: StyleLoss, image: np.ndarray, evaluations: int, config: Styl
 
         result = minimize(objective, image.astype(np.float64).ravel(), jac=True, method="L-BFGS-B",
                           bounds=[(0.0, 255.0)] * image.size,
-                          options={"maxfun": evaluations, "maxiter": evaluations, "maxcor": 20})
+                          options={"maxfun": evaluations, "maxiter": evaluations, "maxcor": config.lbfgs_memory})
         return result.x.reshape(shape).astype(np.float32)
 
     variable = tf.Variable(image)

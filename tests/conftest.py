@@ -27,6 +27,8 @@ def _seed_keras_home():
 
 
 _seed_keras_home()
+# Cached image features (captioning) go to a fresh folder, not the user's ~/.cache.
+os.environ.setdefault("DLKIT_CACHE", tempfile.mkdtemp(prefix="dlkit-cache-"))
 
 
 def need(path: Path) -> Path:

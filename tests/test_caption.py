@@ -111,3 +111,11 @@ def test_beam_search_returns_the_best_scoring_sequence():
     assert found.tokens == best_tokens and np.isclose(found.score, best_score)
     greedy = beam_search(step, [np.zeros((1, 1))], 1, 1, 0, eos, steps)[0]
     assert greedy.score <= found.score + 1e-9 and len(greedy.tokens) >= 1
+
+
+def test_shipped_captioner_sees_an_animal_in_the_horse_silhouette(cli_run, photos):
+    """horse.png is a black silhouette: any animal word counts (see ../shared/README.md)."""
+    result, records, stderr = cli_run(["caption", photos / "horse.png"])
+    assert result.exit_code == 0, stderr
+    words = set(records[0]["caption"].lower().rstrip(".").split())
+    assert words & {"horse", "horses", "pony", "animal", "dog", "dogs", "cow", "cat", "animals"}
