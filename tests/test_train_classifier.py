@@ -1,0 +1,258 @@
+"""`dlkit train-classifier`, `evaluate-classifier` and `import-mnist` on real data in ../shared:
+a slice of cats_and_dogs (MobileNetV2 transfer learning) and of MNIST (LeNet-5)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    """MNIST as PNG class folders: train/ (8,000) and test/ (2,000), via the CLI."""
+    from conftest import DATA, need
+
+    from click.testing import CliRunner
+
+    from dlkit.cli import cli
+
+    mnist = need(DATA / "mnist")
+    out = tmp_path_factory.mktemp("digits") / "mnist"
+    result = CliRunner().invoke(cli, ["import-mnist", str(mnist), str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"input": str(mnist), "output": str(out), "train": 8000, "test": 2000}
+    return out
+
+
+def _slice(source, target, per_class, skip=0):
+    """Class folders with `per_class` symlinked images of each class of `source`."""
+    for name in sorted(os.listdir(source)):
+        os.makedirs(target / name)
+        for file in sorted(os.listdir(source / name))[skip:skip + per_class]:
+            os.symlink(source / name / file, target / name / file)
+    return target
+
+
+def test_import_mnist_writes_class_folders(digits):
+    counts = {d: len(os.listdir(digits / "train" / d)) for d in sorted(os.listdir(digits / "train"))}
+    assert list(counts) == [str(d) for d in range(10)] and sum(counts.values()) == 8000
+    assert min(counts.values()) > 600  # every digit is well represented
+    image = Image.open(digits / "test" / "7" / sorted(os.listdir(digits / "test" / "7"))[0])
+    assert image.size == (28, 28) and image.mode == "L"
+
+
+def test_transfer_learning_beats_chance_and_classifies(cli_run, data, tmp_path):
+    cats_dogs = data / "cats_and_dogs"
+    train = _slice(cats_dogs / "train", tmp_path / "train", 40)
+    val = _slice(cats_dogs / "validation", tmp_path / "val", 20)
+    model = tmp_path / "pets.keras"
+    result, records, stderr = cli_run([
+        "train-classifier", train, "--val-dir", val, "-o", model, "--epochs", "3", "--fine-tune-epochs", "1",
+        "--lr", "0.003", "--seed", "1", "--json"])
+    assert result.exit_code == 0, stderr
+    summary = records[-1]
+    assert summary["classes"] == ["cats", "dogs"] and summary["epochs"] == 4
+    assert summary["train_images"] == 80 and summary["val_images"] == 40
+    assert summary["final_val_accuracy"] >= 0.8  # chance is 0.5
+    assert "fine-tuning the top" in stderr
+    assert os.path.getsize(tmp_path / "pets.curves.png") > 1000
+    assert not os.path.exists(str(model) + ".ckpt")  # checkpoints dropped once the model is saved
+
+    # the model file carries its labels and preprocessing: dlkit classify just works
+    photos = [val / "cats" / f for f in sorted(os.listdir(val / "cats"))[:5]]
+    photos += [val / "dogs" / f for f in sorted(os.listdir(val / "dogs"))[:5]]
+    result, records, _ = cli_run(["classify", "--model", model, *photos, "--json"])
+    assert result.exit_code == 0
+    assert [r["label"] for r in records].count("cats") >= 3
+    correct = sum(r["label"] == os.path.basename(os.path.dirname(r["input"])) for r in records)
+    assert correct >= 8
+
+    result, records, _ = cli_run(["evaluate-classifier", val, "--model", model, "--json"])
+    assert result.exit_code == 0
+    *per_class, metrics = records
+    assert [r["class"] for r in per_class] == ["cats", "dogs"] and all(r["images"] == 20 for r in per_class)
+    assert metrics["images"] == 40
+    assert metrics["accuracy"] == pytest.approx(summary["final_val_accuracy"], abs=1e-6)
+    assert os.path.getsize(metrics["confusion_matrix"]) > 1000
+
+
+def test_lenet5_learns_mnist_and_classifies_digits(cli_run, digits, tmp_path):
+    train = _slice(digits / "train", tmp_path / "train", 150)
+    model = tmp_path / "lenet.keras"
+    result, records, stderr = cli_run([
+        "train-classifier", train, "--val-dir", digits / "test", "--arch", "lenet5", "--no-augment",
+        "--epochs", "4", "--optimizer", "sgd", "--lr", "0.05", "--lr-schedule", "step", "--l2", "1e-4",
+        "-o", model, "--seed", "1", "--json"])
+    assert result.exit_code == 0, stderr
+    summary = records[-1]
+    assert "28px grey, lenet5" in stderr
+    assert summary["train_images"] == 1500 and summary["val_images"] == 2000
+    assert summary["final_val_accuracy"] > 0.7  # chance is 0.1
+
+    from dlkit import modelio
+
+    loaded = modelio.load_model(str(model))
+    assert loaded.input_shape == (None, 28, 28, 3)  # RGB in: greyed inside the model
+    assert modelio.class_names(loaded) == [str(d) for d in range(10)]
+    threes = sorted((digits / "test" / "3").iterdir())[:10]
+    result, records, _ = cli_run(["classify", "--model", model, *threes, "--json"])
+    assert sum(r["label"] == "3" for r in records) >= 6
+
+
+def test_resumed_run_continues_from_its_checkpoint(cli_run, digits, tmp_path):
+    from dlkit.runtime import keras
+    from dlkit.train_classifier import TrainClassifierConfig, train
+    from dlkit.training import TrainConfig
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    data = _slice(digits / "train", tmp_path / "train", 30)
+    model = tmp_path / "lenet.keras"
+    config = TrainClassifierConfig(arch="lenet5", augment=False, epochs=4, val_split=0.2)
+    with pytest.raises(KeyboardInterrupt):
+        train(str(data), str(model), config, TrainConfig(seed=1, patience=None), callbacks=[Interrupt()],
+              progress=False)
+    with open(tmp_path / "lenet.keras.ckpt" / "history.json") as f:
+        before = json.load(f)["history"]
+    assert len(before["loss"]) == 2 and not model.exists()
+
+    result, records, stderr = cli_run(["train-classifier", data, "--arch", "lenet5", "--no-augment",
+                                       "--epochs", "4", "--patience", "10", "-o", model, "--seed", "1",
+                                       "--resume", "--json"])
+    assert result.exit_code == 0, stderr
+    assert "resuming from" in stderr and "(epoch 2)" in stderr
+    assert "epoch 1/4" not in stderr and "epoch 3/4" in stderr  # only the missing epochs ran
+    assert records[-1]["epochs"] == 4
+    assert model.exists() and not (tmp_path / "lenet.keras.ckpt").exists()
+
+
+def test_resume_during_fine_tuning_keeps_the_trained_head(digits, tmp_path):
+    """An interruption while fine-tuning resumes there: the head phase is not redone."""
+    from dlkit.runtime import keras
+    from dlkit.train_classifier import TrainClassifierConfig, train
+    from dlkit.training import TrainConfig
+
+    class Interrupt(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.phase = 0
+
+        def on_train_begin(self, logs=None):
+            self.phase += 1
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if self.phase == 2 and epoch == 1:
+                raise KeyboardInterrupt
+
+    data = _slice(digits / "train", tmp_path / "train", 10)
+    model = str(tmp_path / "tiny.keras")
+    # Random weights at 32 px: exercises the backbone code path cheaply.
+    config = TrainClassifierConfig(arch="mobilenet_v2", image_size=32, weights=None, epochs=2,
+                                   fine_tune_epochs=2, augment=False)
+    with pytest.raises(KeyboardInterrupt):
+        train(str(data), model, config, TrainConfig(seed=1, patience=None), callbacks=[Interrupt()],
+              progress=False)
+    counter = Interrupt()
+    record = train(str(data), model, config, TrainConfig(seed=1, patience=None, resume=True),
+                   callbacks=[counter], progress=False)
+    assert counter.phase == 1  # only the fine-tuning phase ran again
+    assert record["epochs"] == 4 and os.path.exists(model)
+
+
+def test_fine_tuning_keeps_batch_norm_in_inference_mode():
+    """fit() calls the model with training=True; unfrozen batch norm would then use batch
+    statistics and wreck the pretrained features (accuracy fell to chance)."""
+    from dlkit.train_classifier import TrainClassifierConfig, backbone_of, build_model, unfreeze_top
+
+    model = build_model(TrainClassifierConfig(weights=None), ["a", "b"], 32)
+    assert unfreeze_top(model, 0.35) > 10
+    base = backbone_of(model)
+    assert any(layer.trainable for layer in base.layers[-20:]) and not base.layers[5].trainable
+    pixels = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32") / 127.5 - 1
+    np.testing.assert_allclose(base(pixels, training=True), base(pixels, training=False), atol=1e-5)
+
+
+def test_classic_architectures_train_on_mnist(digits, tmp_path):
+    from dlkit import modelio
+    from dlkit.runtime import keras
+    from dlkit.train_classifier import TrainClassifierConfig, train
+
+    data = _slice(digits / "train", tmp_path / "train", 50)
+    for arch, depth in [("alexnet", None), ("vgg", 13), ("resnet", 18)]:
+        config = TrainClassifierConfig(arch=arch, depth=depth, width=0.25, epochs=3, batch_size=16, augment=False,
+                                       dropout=0.1, l2=1e-4, image_size=28)
+        out = str(tmp_path / f"{arch}.keras")
+        record = train(str(data), out, config, progress=False)
+        assert record["epochs"] == 3 and record["final_val_accuracy"] >= 0.3, (arch, record)  # chance: 0.1
+        model = modelio.load_model(out)
+        kinds = {type(layer).__name__ for layer in model.layers}
+        convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D) and layer.name != "grey"]
+        if arch == "vgg":
+            assert len(convs) == 10  # VGG-13: 2+2+2+2+2 convs
+        if arch == "resnet":
+            assert "Add" in kinds and "BatchNormalization" in kinds  # skip connections
+        if arch == "alexnet":
+            assert len(convs) == 5 and "Dropout" in kinds
+
+
+def test_caffe_preprocessing_matches_keras(tmp_path):
+    """ResNet50/VGG models take raw RGB: their BGR mean-subtraction is a frozen layer."""
+    from dlkit import modelio
+    from dlkit.runtime import keras
+    from dlkit.train_classifier import TrainClassifierConfig, build_model, preprocessing
+
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
+    (layer,) = preprocessing("resnet50", grey=False)
+    ours = keras.Sequential([keras.Input((8, 8, 3)), layer])(pixels)
+    np.testing.assert_allclose(ours, keras.applications.resnet50.preprocess_input(pixels.copy()), atol=1e-3)
+
+    model = build_model(TrainClassifierConfig(arch="resnet50", weights=None), ["a", "b", "c"], 64)
+    path = str(tmp_path / "r.keras")
+    modelio.save_model(model, path)
+    loaded = modelio.load_model(path)  # safe mode: no custom code needed
+    assert loaded.output_shape == (None, 3) and modelio.class_names(loaded) == ["a", "b", "c"]
+    np.testing.assert_allclose(loaded(pixels.repeat(8, 1).repeat(8, 2)), model(pixels.repeat(8, 1).repeat(8, 2)),
+                               atol=1e-5)
+
+
+def test_bad_datasets_give_clear_messages(cli_run, digits, tmp_path):
+    data = _slice(digits / "train", tmp_path / "data", 12)
+    corrupt = data / "3" / "broken.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    args = ["train-classifier", data, "--arch", "lenet5", "--no-augment", "--epochs", "1", "-o",
+            tmp_path / "m.keras", "--json"]
+    result, records, stderr = cli_run(args)
+    assert result.exit_code == 0, stderr
+    assert f"{corrupt}:" in stderr and "skipped" in stderr
+    assert records[-1]["train_images"] + records[-1]["val_images"] == 120
+
+    os.makedirs(data / "empty")
+    result, _, stderr = cli_run(args)
+    assert result.exit_code == 1 and "Traceback" not in stderr
+    assert f"{data / 'empty'}: class folder holds no images" in stderr
+
+    flat = tmp_path / "flat"
+    os.makedirs(flat)
+    result, _, stderr = cli_run(["train-classifier", flat, "-o", tmp_path / "m.keras"])
+    assert result.exit_code == 1 and "at least 2 sub-folders" in stderr
+
+    result, _, stderr = cli_run(["evaluate-classifier", data, "--model", tmp_path / "missing.keras"])
+    assert result.exit_code == 1 and "model not found" in stderr
+
+    truncated = tmp_path / "mnist"
+    os.makedirs(truncated)
+    import gzip
+    from conftest import DATA
+
+    for name in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]:
+        raw = gzip.open(DATA / "mnist" / name).read()
+        with gzip.open(truncated / name, "wb") as f:
+            f.write(raw[: len(raw) // 2] if "images" in name else raw)
+    result, _, stderr = cli_run(["import-mnist", truncated, tmp_path / "out"])
+    assert result.exit_code == 1 and "truncated idx file" in stderr
+    assert not (tmp_path / "out").exists()
