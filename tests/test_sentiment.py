@@ -1,0 +1,285 @@
+"""`dlkit train-sentiment`, `sentiment` and `evaluate-sentiment` on slices of real SST-2."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from conftest import DATA, ROOT, need
+
+GLUE_DEV = "sst2/test_is_glue_dev.tsv"
+TINY = ["--epochs", "3", "--seed", "1", "--max-length", "30", "--vocab-size", "4000", "-b", "64"]
+
+
+def _rows(path, start, count):
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()[1:]
+    return [(text.strip(), label) for text, label in (line.split("\t") for line in lines[start: start + count])]
+
+
+@pytest.fixture(scope="module")
+def slices(tmp_path_factory):
+    """The same 8,000 training phrases in every layout dlkit reads (and the first 2,400 of
+    them for the slower models), 300 dev phrases, 300 GLUE-dev sentences for testing."""
+    sst2 = need(DATA / "sst2")
+    root = tmp_path_factory.mktemp("sst2-slices")
+    train, dev = _rows(sst2 / "train.tsv", 0, 8000), _rows(sst2 / "dev.tsv", 0, 300)
+    test = _rows(sst2 / "test_is_glue_dev.tsv", 0, 300)
+
+    # TSV exactly as SST-2 ships it, plus a line that is not UTF-8 and a row without a label
+    for name, rows in [("train.tsv", train), ("small.tsv", train[:2400])]:
+        with open(root / name, "wb") as f:
+            f.write(b"sentence\tlabel\n")
+            f.write(b"caf\xe9 society\t1\n")
+            f.write(b"a row without its label\t\n")
+            f.write("".join(f"{t}\t{y}\n" for t, y in rows).encode())
+    (root / "dev.tsv").write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in dev))
+
+    # CSV with column names nobody could guess, and words for labels
+    names = {"0": "bad", "1": "good"}
+    for name, rows in [("train.csv", train), ("test.csv", test)]:
+        with open(root / name, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["id", "snippet", "verdict"])
+            writer.writerows((i, t, names[y]) for i, (t, y) in enumerate(rows))
+
+    # JSON Lines with integer labels
+    with open(root / "train.jsonl", "w") as f:
+        for t, y in train:
+            f.write(json.dumps({"text": t, "label": int(y)}) + "\n")
+
+    # aclImdb: train/{pos,neg}, an unsup/ folder and loose files to ignore, and test/
+    imdb = root / "aclImdb"
+    for split, rows in [("train", train), ("test", test)]:
+        for i, (t, y) in enumerate(rows):
+            folder = imdb / split / ("pos" if y == "1" else "neg")
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{i}_{7 if y == '1' else 2}.txt").write_text(t.replace(" , ", " ,<br /><br />"))
+    (imdb / "train" / "unsup").mkdir()
+    (imdb / "train" / "unsup" / "0_0.txt").write_text("an unlabelled review")
+    (imdb / "train" / "neg" / "bad_bytes.txt").write_bytes(b"\xff\xfe broken")
+    (imdb / "imdb.vocab").write_text("the\nand\n")
+    return root
+
+
+def _train(cli_run, data, out, *extra):
+    result, records, stderr = cli_run(["train-sentiment", data, "-o", out, *TINY, *extra])
+    assert result.exit_code == 0, stderr
+    assert "Traceback" not in stderr
+    return records[-1], stderr
+
+
+def _evaluate(cli_run, data, model, *extra):
+    result, records, stderr = cli_run(["evaluate-sentiment", data, "--model", model, *extra])
+    assert result.exit_code == 0, stderr
+    return records[-1], stderr
+
+
+def test_tsv_trains_a_bilstm_that_beats_chance(cli_run, slices, data, tmp_path):
+    model = tmp_path / "tsv"
+    summary, stderr = _train(cli_run, slices / "train.tsv", model, "--validation", slices / "dev.tsv")
+    assert "not UTF-8 (first: line 2)" in stderr and "1 row(s) with an empty text or label" in stderr
+    assert summary["labels"] == ["negative", "positive"] and 0 <= summary["best_val_macro_f1"] <= 1
+    assert sorted(p.name for p in model.iterdir()) == ["config.json", "model.keras", "training.png", "vocab.json"]
+    assert not (tmp_path / "tsv.ckpt").exists()  # checkpoints dropped once the model is saved
+
+    metrics, stderr = _evaluate(cli_run, data / GLUE_DEV, model)
+    assert metrics["examples"] == 872 and metrics["accuracy"] > 0.65, metrics
+    assert np.sum(metrics["confusion_matrix"]) == 872 and "true \\ predicted" in stderr
+
+    result, records, _ = cli_run(["sentiment", "--model", model, "a masterpiece , moving and beautiful",
+                                  "a boring , stupid and awful mess"])
+    assert result.exit_code == 0
+    assert [r["label"] for r in records] == ["positive", "negative"]
+    assert all(0.5 < r["score"] <= 1 for r in records)
+
+
+def test_csv_jsonl_and_folder_layouts_train_the_ngram_model(cli_run, slices, data, tmp_path):
+    result, _, stderr = cli_run(["train-sentiment", slices / "train.csv", "-o", tmp_path / "x", *TINY])
+    assert result.exit_code == 1 and "Traceback" not in stderr
+    assert "cannot tell which column holds the text (columns: id, snippet, verdict); pass --text-col" in stderr
+
+    summary, _ = _train(cli_run, slices / "train.csv", tmp_path / "csv", "--arch", "ngrams",
+                        "--text-col", "snippet", "--label-col", "verdict")
+    assert summary["labels"] == ["bad", "good"]  # string labels are kept as they are
+    metrics, _ = _evaluate(cli_run, slices / "test.csv", tmp_path / "csv", "--text-col", "snippet",
+                           "--label-col", "verdict")
+    assert metrics["examples"] == 300 and metrics["accuracy"] > 0.65, metrics
+
+    summary, _ = _train(cli_run, slices / "train.jsonl", tmp_path / "jsonl", "--arch", "ngrams",
+                        "--label-names", "neg,pos")
+    assert summary["labels"] == ["neg", "pos"]
+    metrics, _ = _evaluate(cli_run, data / GLUE_DEV, tmp_path / "jsonl")  # 0/1 map to neg/pos
+    assert metrics["accuracy"] > 0.65, metrics
+
+    summary, stderr = _train(cli_run, slices / "aclImdb", tmp_path / "imdb", "--arch", "ngrams")
+    assert summary["labels"] == ["neg", "pos"]  # unsup/ is not a class
+    assert "1 file(s) that are not UTF-8 (first: neg/bad_bytes.txt)" in stderr
+    metrics, _ = _evaluate(cli_run, slices / "aclImdb", tmp_path / "imdb")  # reads test/
+    assert metrics["examples"] == 300 and metrics["accuracy"] > 0.65, metrics
+
+
+def test_bad_data_gives_clear_messages(cli_run, slices, tmp_path):
+    (tmp_path / "nolabel.csv").write_text("text,author\ngreat film,me\n")
+    (tmp_path / "empty.tsv").write_text("")
+    (tmp_path / "one.tsv").write_text("sentence\tlabel\ngood\t1\nfine\t1\nnice\t1\n")
+    cases = [
+        (["train-sentiment", tmp_path / "nolabel.csv"], "cannot tell which column holds the label"),
+        (["train-sentiment", slices / "train.tsv", "--label-col", "stars"], "no column 'stars'"),
+        (["train-sentiment", tmp_path / "empty.tsv"], "the file is empty"),
+        (["train-sentiment", tmp_path / "one.tsv"], "needs at least two labels"),
+        (["train-sentiment", slices / "train.tsv", "--label-names", "a,b,c"], "3 names for 2 labels"),
+        (["train-sentiment", slices / "train.tsv", "--arch", "bigru", "--cell", "dlkit-lstm"], "needs --arch bilstm"),
+    ]
+    for args, message in cases:
+        result, _, stderr = cli_run([*args, "-o", tmp_path / "out"])
+        assert result.exit_code == 1 and message in stderr and "Traceback" not in stderr, (args, stderr)
+    result, _, stderr = cli_run(["sentiment", "--model", tmp_path, "hello"])
+    assert result.exit_code == 1 and "config.json" in stderr and "Traceback" not in stderr
+
+
+def test_dlkit_lstm_cell_matches_keras_lstm():
+    from dlkit.runtime import keras
+    from dlkit.sentiment import DlkitLSTMCell
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 7, 5)).astype("float32")
+    mask = np.ones((4, 7), bool)
+    mask[1, 4:] = mask[3, 2:] = False  # padded sentences: the state must carry over the padding
+    reference = keras.layers.LSTM(6, return_sequences=True, return_state=True)
+    ours = keras.layers.RNN(DlkitLSTMCell(6), return_sequences=True, return_state=True)
+    reference(x), ours(x)
+    weights = [rng.normal(scale=0.5, size=w.shape).astype("float32") for w in reference.get_weights()]
+    reference.set_weights(weights)
+    ours.set_weights(weights)
+    for expected, got in zip(reference(x, mask=mask), ours(x, mask=mask)):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(expected), atol=1e-5)
+    # the default bias opens the forget gate, as Keras' unit_forget_bias does
+    bias = DlkitLSTMCell(3)
+    bias.build((None, 2))
+    assert np.asarray(bias.bias).tolist() == [0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0]
+
+
+def test_dlkit_lstm_cell_trains_through_the_cli(cli_run, slices, data, tmp_path):
+    model = tmp_path / "cell"
+    summary, _ = _train(cli_run, slices / "small.tsv", model, "--cell", "dlkit-lstm", "--units", "32",
+                        "--embedding-dim", "32", "--validation", slices / "dev.tsv")
+    assert json.loads((model / "config.json").read_text())["cell"] == "dlkit-lstm"
+    assert "DlkitLSTMCell" in _archive_config(model / "model.keras")
+    metrics, _ = _evaluate(cli_run, data / GLUE_DEV, model)
+    assert metrics["accuracy"] > 0.62, metrics
+
+
+def _archive_config(path):
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        return archive.read("config.json").decode()
+
+
+def test_pretrained_embeddings_initialize_and_freeze(slices, data, tmp_path):
+    from dlkit import sentiment
+    from dlkit.runtime import keras
+    from dlkit.text import Vocabulary, load_embeddings
+
+    glove = data / "glove" / "glove.6B.50d.50k.bin"
+    config = sentiment.SentimentConfig(embeddings=str(glove), freeze_embeddings=True, epochs=1, units=8,
+                                       max_length=20, vocab_size=3000)
+    sentiment.train(str(slices / "small.tsv"), str(tmp_path / "glove"), config, validation=str(slices / "dev.tsv"))
+    model = keras.saving.load_model(str(tmp_path / "glove" / "model.keras"), compile=False)
+    vocabulary = Vocabulary.load(str(tmp_path / "glove" / "vocab.json"))
+    embedding = model.get_layer("embedding")
+    assert not embedding.trainable and embedding.output_dim == 50
+    film = vocabulary.ids["film"]
+    np.testing.assert_allclose(np.asarray(embedding.embeddings)[film], load_embeddings(str(glove))["film"])
+
+
+def test_interrupted_training_resumes(slices, tmp_path):
+    from dlkit import sentiment
+    from dlkit.runtime import keras
+    from dlkit.training import TrainConfig
+
+    class Interrupt(keras.callbacks.Callback):
+        def __init__(self, at=None):
+            super().__init__()
+            self.at, self.epochs = at, []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == self.at:
+                raise KeyboardInterrupt
+            self.epochs.append(epoch)
+
+    config = sentiment.SentimentConfig(arch="ngrams", epochs=2, vocab_size=3000)
+    out = str(tmp_path / "model")
+    with pytest.raises(KeyboardInterrupt):
+        sentiment.train(str(slices / "small.tsv"), out, config, TrainConfig(seed=1), callbacks=[Interrupt(1)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.ckpt"]  # no half-written model
+    watch = Interrupt()
+    summary = sentiment.train(str(slices / "small.tsv"), out, config, TrainConfig(seed=1, resume=True),
+                              callbacks=[watch])
+    assert watch.epochs == [1]  # only the missing epoch is trained
+    assert summary["epochs"] == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    assert len(json.loads((tmp_path / "model" / "config.json").read_text())["labels"]) == 2
+
+
+def test_stdin_is_streamed_and_bad_lines_reported(cli_run, slices, tmp_path):
+    from dlkit.sentiment import Sentiment
+
+    model = _shipped_or_skip()
+    stdin = b"a triumph , funny and warm\n\n\xff\xfe not utf-8\n   \nthe worst film of the year\n"
+    result, records, stderr = cli_run(["sentiment", "-", "--model", model], input=stdin)
+    assert result.exit_code == 1 and "Traceback" not in stderr
+    assert [r.get("label") for r in records] == ["positive", None, None, None, "negative"]
+    assert records[1]["error"] == records[3]["error"] == "empty text"
+    assert "not UTF-8" in records[2]["error"]
+
+    pulled = []
+
+    def texts():
+        for text in ["good", "bad", "fine", "awful", "great"]:
+            pulled.append(text)
+            yield text
+
+    records = Sentiment(model, batch_size=2).analyze(texts())
+    next(records)
+    assert pulled == ["good", "bad"]  # the first batch is answered before more input is read
+    assert len(list(records)) == 4
+
+    result, _, _ = cli_run(["sentiment", "--model", model, "--table", "lovely"])
+    assert "┃ label" in result.stdout and "positive" in result.stdout
+
+
+def _shipped_or_skip():
+    from dlkit import modelio
+
+    try:
+        return modelio.pretrained_path("sentiment")
+    except Exception as e:
+        pytest.skip(f"no shipped sentiment model: {e}")
+
+
+def test_shipped_model_labels_obvious_sentences(cli_run):
+    assert (ROOT / "pretrained" / "sentiment-sst2" / "model.keras").stat().st_size < 10e6
+    sentences = {
+        "What a wonderful film": "positive",
+        "A moving , beautifully acted story": "positive",
+        "I loved every minute of it .": "positive",
+        "A dull , lifeless and boring mess": "negative",
+        "The worst movie I have ever seen .": "negative",
+        "The plot is stupid and the acting is terrible .": "negative",
+    }
+    result, records, stderr = cli_run(["sentiment", *sentences])
+    assert result.exit_code == 0, stderr
+    assert {r["input"]: r["label"] for r in records} == sentences
+
+
+def test_label_map_names_binary_labels():
+    from dlkit.errors import DlkitError
+    from dlkit.sentiment import label_map
+
+    assert label_map(["1", "0", "1"]) == {"0": "negative", "1": "positive"}
+    assert label_map(["10", "2", "neutral"]) == {"2": "2", "10": "10", "neutral": "neutral"}
+    assert label_map(["pos", "neg"], ("bad", "good")) == {"neg": "bad", "pos": "good"}
+    with pytest.raises(DlkitError, match="2 names for 3 labels"):
+        label_map(["a", "b", "c"], ("x", "y"))
