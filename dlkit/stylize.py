@@ -54,9 +54,9 @@ class StylizeConfig:
     smooth: bool = False
     # L-BFGS reaches a given loss in far fewer evaluations than gradient descent.
     optimizer: str = "lbfgs"
-    # Gradient pairs L-BFGS remembers; its own cost per step grows with this times the
-    # pixel count, and beyond a few pairs it saves no evaluations here.
-    lbfgs_memory: int = 5
+    # Gradient pairs L-BFGS remembers: with 5 it stops early (its line search fails) at a
+    # loss 2x higher than with 20; its own cost per step grows with this times the pixels.
+    lbfgs_memory: int = 20
     # Function evaluations in all; most are spent at the coarse, cheap scales.
     iterations: int = 200
     # Longest side of the output, in pixels.
@@ -64,8 +64,11 @@ class StylizeConfig:
     # Beyond this, ask the user to confirm with a larger --max-size, instead of
     # running out of memory half-way (activations grow with the pixel count).
     max_size: int = 2048
-    # Scales, coarse to fine: each halving quarters the cost of an evaluation.
-    scales: int = 3
+    # Scales, coarse to fine: each halving quarters the cost of an evaluation, and the
+    # coarse result gives the fine scales a head start. None: halve while the coarsest
+    # stays at least `coarsest` px (below that, the loss network sees too little).
+    scales: int | None = None
+    coarsest: int = 256
     # Losses are relative (each divided by its target's energy), so weights read as
     # trade-offs: style counts 100x content by default.
     content_weight: float = 1.0
@@ -255,7 +258,8 @@ def stylize(content_path: str, style_paths: list[str], config: StylizeConfig | N
     width, height = _fit(content_full.shape[1], content_full.shape[0], config.size)
     network = network or LossNetwork(config.backbone, config.content_layers, config.style_layers, config.smooth,
                                      config.weights)
-    shifts = [config.scales - 1 - i for i in range(config.scales)]  # halvings, coarsest first
+    levels = config.scales or _levels(max(width, height), config.coarsest)
+    shifts = [levels - 1 - i for i in range(levels)]  # halvings, coarsest first
     sizes = [(max(16, width >> s), max(16, height >> s)) for s in shifts]
     budgets = _split(config.iterations, len(sizes))
     report = StylizeReport(size=(width, height))
@@ -283,6 +287,13 @@ def _resized(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return image
     resample = Image.LANCZOS if size[0] < image.shape[1] else Image.BICUBIC
     return np.asarray(Image.fromarray(image.astype(np.uint8)).resize(size, resample), np.float32)
+
+
+def _levels(longest: int, coarsest: int) -> int:
+    levels = 1
+    while longest >> levels >= coarsest:
+        levels += 1
+    return levels
 
 
 def _split(total: int, parts: int) -> list[int]:
@@ -319,7 +330,8 @@ def _optimize(loss: StyleLoss, image: np.ndarray, evaluations: int, config: Styl
             on_image(report.iterations, x)
 
     if config.optimizer == "lbfgs":
-        from scipy.optimize import minimize
+        from scipy.optimize import Bounds, minimize
+        from threadpoolctl import threadpool_limits
 
         def objective(flat):
             x = tf.constant(flat.reshape(shape), tf.float32)
@@ -327,10 +339,15 @@ def _optimize(loss: StyleLoss, image: np.ndarray, evaluations: int, config: Styl
             record(total, parts, flat.reshape(shape))
             return float(total), grad.numpy().astype(np.float64).ravel()
 
-        result = minimize(objective, image.astype(np.float64).ravel(), jac=True, method="L-BFGS-B",
-                          bounds=[(0.0, 255.0)] * image.size,
-                          options={"maxfun": evaluations, "maxiter": evaluations, "maxcor": config.lbfgs_memory})
-        return result.x.reshape(shape).astype(np.float32)
+        # Pixels bounded to 0..255: unbounded, L-BFGS wanders off the range the loss
+        # network knows and stalls. One BLAS thread: L-BFGS's own vector work is small,
+        # and spinning BLAS threads would take the cores TensorFlow needs next.
+        bounds = Bounds(np.zeros(image.size), np.full(image.size, 255.0))
+        with threadpool_limits(1):
+            result = minimize(objective, image.astype(np.float64).ravel(), jac=True, method="L-BFGS-B",
+                              bounds=bounds, options={"maxfun": evaluations, "maxiter": evaluations,
+                                                      "maxcor": config.lbfgs_memory})
+        return np.clip(result.x.reshape(shape), 0, 255).astype(np.float32)
 
     variable = tf.Variable(image)
     adam = keras.optimizers.Adam(config.learning_rate)

@@ -41,8 +41,9 @@ def _floats(ctx, param, value):
               help="Longest side of the output.")
 @click.option("--max-size", type=click.IntRange(16), default=DEFAULTS.max_size, show_default=True,
               help="Refuse larger --size (memory grows with the pixel count).")
-@click.option("--scales", type=click.IntRange(1, 6), default=DEFAULTS.scales, show_default=True,
-              help="Coarse-to-fine levels, each twice the size of the previous.")
+@click.option("--scales", type=click.IntRange(1, 6), default=None,
+              help="Coarse-to-fine levels, each twice the size of the previous "
+                   "[default: as many as keep the coarsest at 256 px or more].")
 @click.option("--content-weight", type=float, default=DEFAULTS.content_weight, show_default=True)
 @click.option("--style-weight", type=float, default=DEFAULTS.style_weight, show_default=True)
 @click.option("--tv-weight", type=float, default=DEFAULTS.tv_weight, show_default=True)
