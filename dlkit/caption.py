@@ -11,7 +11,7 @@ import csv
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -389,24 +389,12 @@ class Captioner:
         self.cache = FeatureCache(config.backbone, config.image_size, config.attention, cache_dir)
 
     def save(self, folder: str, extra: dict | None = None) -> None:
-        with modelio.atomic_path(folder) as tmp:
-            os.makedirs(tmp)
-            modelio.save_model(self.model, os.path.join(tmp, "model.keras"))
-            self.vocab.save(os.path.join(tmp, "vocab.json"))
-            with open(os.path.join(tmp, "config.json"), "w") as f:
-                json.dump({"config": asdict(self.config), **(extra or {})}, f, indent=2)
+        modelio.save_folder(folder, self.model, {"config": asdict(self.config), **(extra or {})},
+                            {"vocab.json": self.vocab.save})
 
     @classmethod
     def load(cls, folder: str) -> "Captioner":
-        if not os.path.isdir(folder):
-            raise DlkitError(f"captioner not found: {folder} (a folder written by dlkit train-captioner)")
-        try:
-            with open(os.path.join(folder, "config.json")) as f:
-                saved = json.load(f)["config"]
-            names = {f.name for f in fields(CaptionerConfig)}
-            config = CaptionerConfig(**{k: v for k, v in saved.items() if k in names})
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise DlkitError(f"{folder} is not a dlkit captioner ({str(e).splitlines()[0][:150]})") from None
+        config = modelio.folder_config(folder, "captioner", "train-captioner", CaptionerConfig)
         vocab = Vocabulary.load(os.path.join(folder, "vocab.json"))
         return cls(modelio.load_model(os.path.join(folder, "model.keras")), vocab, config)
 

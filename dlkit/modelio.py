@@ -10,6 +10,7 @@ Conventions every task follows:
 """
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -17,7 +18,7 @@ import shutil
 import sys
 import tempfile
 import zipfile
-from typing import Iterator
+from typing import Callable, Iterator
 
 from dlkit.errors import DlkitError
 from dlkit.runtime import keras
@@ -111,6 +112,35 @@ def load_model(path: str, custom_objects: dict | None = None) -> "keras.Model":
     except Exception as e:
         first = (str(e).strip() or type(e).__name__).splitlines()[0][:300]
         raise DlkitError(f"cannot load model {path}: {first}") from None
+
+
+def save_folder(folder: str, model: "keras.Model", config: dict,
+                files: dict[str, Callable[[str], None]] | None = None) -> None:
+    """A model folder, written atomically: model.keras, config.json, and the files each
+    `files[name](path)` writes (vocabularies, tokenizers)."""
+    with atomic_path(folder) as tmp:
+        os.makedirs(tmp)
+        save_model(model, os.path.join(tmp, "model.keras"))
+        for name, write in (files or {}).items():
+            write(os.path.join(tmp, name))
+        with open(os.path.join(tmp, "config.json"), "w") as f:
+            json.dump(config, f, indent=2, ensure_ascii=False)
+
+
+def folder_config(folder: str, kind: str, command: str, config_class=None):
+    """config.json of a model folder: as a dict, or as `config_class` from its "config"
+    entry (keys the class no longer has are ignored, so older folders still load)."""
+    if not os.path.isdir(folder):
+        raise DlkitError(f"{kind} not found: {folder} (a folder written by dlkit {command})")
+    try:
+        with open(os.path.join(folder, "config.json")) as f:
+            saved = json.load(f)
+        if config_class is None:
+            return saved
+        names = {f.name for f in dataclasses.fields(config_class)}
+        return config_class(**{k: v for k, v in saved["config"].items() if k in names})
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DlkitError(f"{folder} is not a dlkit {kind} ({str(e).splitlines()[0][:150]})") from None
 
 
 def write_json(path: str, data: dict) -> None:

@@ -13,9 +13,8 @@ model, keep unseen words and names from collapsing into one unknown token.
 
 import hashlib
 import io
-import json
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -156,6 +155,15 @@ class Subwords:
             character_coverage=1.0, pad_id=PAD, unk_id=UNK, bos_id=BOS, eos_id=EOS, hard_vocab_limit=False,
             num_threads=2, minloglevel=2)
         return cls(buffer.getvalue())
+
+    @classmethod
+    def read(cls, path: str) -> "Subwords":
+        with open(path, "rb") as f:
+            return cls(f.read())
+
+    def write(self, path: str) -> None:
+        with open(path, "wb") as f:
+            f.write(self.proto)
 
     def __len__(self) -> int:
         return self.processor.get_piece_size()
@@ -349,33 +357,16 @@ class Translator:
         self.graphs = InferenceGraphs(model, config)
 
     def save(self, folder: str, extra: dict | None = None) -> None:
-        with modelio.atomic_path(folder) as tmp:
-            os.makedirs(tmp)
-            modelio.save_model(self.model, os.path.join(tmp, "model.keras"))
-            for name, subwords in (("source.spm", self.src), ("target.spm", self.tgt)):
-                with open(os.path.join(tmp, name), "wb") as f:
-                    f.write(subwords.proto)
-            with open(os.path.join(tmp, "config.json"), "w") as f:
-                json.dump({"config": asdict(self.config), **(extra or {})}, f, indent=2)
+        modelio.save_folder(folder, self.model, {"config": asdict(self.config), **(extra or {})},
+                            {"source.spm": self.src.write, "target.spm": self.tgt.write})
 
     @classmethod
     def load(cls, folder: str) -> "Translator":
-        if not os.path.isdir(folder):
-            raise DlkitError(f"translator not found: {folder} (a folder written by dlkit train-translator)")
+        config = modelio.folder_config(folder, "translator", "train-translator", TranslatorConfig)
         try:
-            with open(os.path.join(folder, "config.json")) as f:
-                saved = json.load(f)["config"]
-            config = TranslatorConfig(**{k: v for k, v in saved.items() if k in {f.name for f in fields(TranslatorConfig)}})
-            protos = []
-            for name in ("source.spm", "target.spm"):
-                with open(os.path.join(folder, name), "rb") as f:
-                    protos.append(f.read())
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise DlkitError(f"{folder} is not a dlkit translator ({str(e).splitlines()[0][:150]})") from None
-        try:
-            src, tgt = Subwords(protos[0]), Subwords(protos[1])
+            src, tgt = (Subwords.read(os.path.join(folder, n)) for n in ("source.spm", "target.spm"))
         except Exception:
-            raise DlkitError(f"{folder}: damaged subword model") from None
+            raise DlkitError(f"{folder}: missing or damaged subword model") from None
         return cls(modelio.load_model(os.path.join(folder, "model.keras")), src, tgt, config)
 
     def translate(self, texts: list[str], beam_size: int | None = None,

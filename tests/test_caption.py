@@ -3,7 +3,6 @@
 import csv
 import itertools
 import json
-import os
 
 import numpy as np
 import pytest

@@ -1,7 +1,6 @@
 """Style transfer on the real images of ../shared/data/style with the offline MobileNetV2
 weights. VGG has no offline weights, so its code paths run with random weights."""
 
-import json
 
 import numpy as np
 import pytest
