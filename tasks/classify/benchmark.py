@@ -11,10 +11,12 @@ between the two and the best of each is kept, because this machine is shared and
 import argparse
 import os
 import sys
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED = os.environ.get("DLKIT_SHARED", os.path.join(ROOT, "..", "shared"))
+sys.path.insert(0, os.path.join(ROOT, "tasks"))
+
+import throughput  # noqa: E402  (tasks/throughput.py, shared by the benchmarks)
 
 
 def main() -> None:
@@ -41,29 +43,16 @@ def main() -> None:
     backbone = backbones.get(classifier.config.backbone)
     decoded = backbone.preprocess(np.stack([load_image(p, size) for p in paths]).astype("float32"))
 
-    def bare() -> float:
-        start = time.perf_counter()
+    def bare() -> None:
         model.predict(decoded, batch_size=args.batch_size, verbose=0)
-        return time.perf_counter() - start
 
-    def dlkit() -> float:
-        start = time.perf_counter()
+    def dlkit() -> None:
         records = list(classifier.classify(paths))
-        elapsed = time.perf_counter() - start
         assert len(records) == len(paths) and not any("error" in r for r in records)
-        return elapsed
 
-    bare(), dlkit()  # warm-up: graph tracing, thread pools, file cache
-    times = {"bare": [], "dlkit": []}
-    for _ in range(args.rounds):
-        times["bare"].append(bare())
-        times["dlkit"].append(dlkit())
-    best = {k: min(v) for k, v in times.items()}
-    n = len(paths)
-    print(f"images: {n}  batch size: {args.batch_size}  device: {runtime.devices()[-1]['type']}")
-    print(f"bare model.predict on decoded arrays: {n / best['bare']:.1f} images/s")
-    print(f"dlkit classify from files:            {n / best['dlkit']:.1f} images/s")
-    print(f"ratio dlkit / bare: {best['bare'] / best['dlkit']:.2f}  (target >= 0.85)")
+    best_bare, best_dlkit = throughput.compare(bare, dlkit, args.rounds)
+    print(f"images: {len(paths)}  batch size: {args.batch_size}  device: {runtime.devices()[-1]['type']}")
+    throughput.report(len(paths), best_bare, best_dlkit, "dlkit classify")
 
 
 if __name__ == "__main__":

@@ -9,10 +9,13 @@ network. Rounds alternate and the best of each is kept (the machine is shared an
 
 import argparse
 import os
-import time
+import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED = os.environ.get("DLKIT_SHARED", os.path.join(ROOT, "..", "shared"))
+sys.path.insert(0, os.path.join(ROOT, "tasks"))
+
+import throughput  # noqa: E402  (tasks/throughput.py, shared by the benchmarks)
 
 
 def main() -> None:
@@ -36,29 +39,16 @@ def main() -> None:
     decoded = backbones.get(extractor.config.backbone).preprocess(
         np.stack([load_image(p, size) for p in paths]).astype("float32"))
 
-    def bare() -> float:
-        start = time.perf_counter()
+    def bare() -> None:
         extractor.model.predict(decoded, batch_size=extractor.config.batch_size, verbose=0)
-        return time.perf_counter() - start
 
-    def dlkit() -> float:
-        start = time.perf_counter()
+    def dlkit() -> None:
         rows = [vector for _, vector, _ in extractor.extract(paths)]
-        elapsed = time.perf_counter() - start
         assert len(rows) == len(paths) and all(r is not None for r in rows)
-        return elapsed
 
-    bare(), dlkit()  # warm-up
-    times = {"bare": [], "dlkit": []}
-    for _ in range(args.rounds):
-        times["bare"].append(bare())
-        times["dlkit"].append(dlkit())
-    best = {k: min(v) for k, v in times.items()}
-    n = len(paths)
-    print(f"images: {n}  backbone: {extractor.config.backbone} pooled, {size}px")
-    print(f"bare model.predict on decoded arrays: {n / best['bare']:.1f} images/s")
-    print(f"dlkit extract-features from files:    {n / best['dlkit']:.1f} images/s")
-    print(f"ratio dlkit / bare: {best['bare'] / best['dlkit']:.2f}  (target >= 0.85)")
+    best_bare, best_dlkit = throughput.compare(bare, dlkit, args.rounds)
+    print(f"images: {len(paths)}  backbone: {extractor.config.backbone} pooled, {size}px")
+    throughput.report(len(paths), best_bare, best_dlkit, "dlkit extract-features")
 
 
 if __name__ == "__main__":
