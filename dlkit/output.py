@@ -100,7 +100,8 @@ class Output:
             keys.append("error")
         table = Table(show_header=True, header_style="bold")
         for key in keys:
-            table.add_column(key)
+            # Long paths wrap rather than end in "…": the file name is the part users need.
+            table.add_column(key, overflow="fold", no_wrap=key != "input")
         for row in self._rows:
             table.add_row(*((self.columns.get(k) or _default_format)(row.get(k)) if k in row else ""
                             for k in keys))
