@@ -29,7 +29,7 @@ from dlkit.text import Vocabulary, embedding_matrix, load_embeddings, tokenize
 
 ARCHS = ("bilstm", "bigru", "ngrams")
 CELLS = ("keras", "dlkit-lstm")
-POOLINGS = ("last", "max")
+POOLINGS = ("last", "max", "attention")
 TEXT_COLUMNS = ("text", "sentence", "review", "content", "comment", "tweet", "body", "document")
 LABEL_COLUMNS = ("label", "sentiment", "class", "polarity", "target", "category", "rating", "y")
 # SST-2, IMDB exports and most GLUE-style files code sentiment as 0/1; users expect words.
@@ -67,8 +67,11 @@ class SentimentConfig:
     units: int = 64
     # How the recurrent layer's outputs become one vector: "last" (the final state of each
     # direction) or "max" (the largest value of each unit over the text: a strong word
-    # anywhere counts as much as one at either end).
+    # anywhere counts as much as one at either end) or "attention" (a learned weighting of
+    # the steps: the words that carry the sentiment get most of the weight).
     pooling: str = "last"
+    # Stacked recurrent layers: a second one reads phrases the first has composed.
+    layers: int = 1
     # Dropout on embeddings and on the sentence vector: the main guard against overfitting.
     dropout: float = 0.4
     # Width of the n-gram model's embeddings and its hashed bigram table (fastText style).
@@ -342,6 +345,32 @@ class BigramIds(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="dlkit")
+class AttentionPooling(keras.layers.Layer):
+    """Weighted mean over the steps that are not padding, with weights from a small
+    learned scorer (Yang et al., 2016, hierarchical attention networks)."""
+
+    def build(self, input_shape):
+        width = input_shape[-1]
+        self.project = keras.layers.Dense(width, activation="tanh", name="project")
+        self.project.build(input_shape)
+        self.score = keras.layers.Dense(1, use_bias=False, name="score")
+        self.score.build((*input_shape[:-1], width))
+
+    def call(self, inputs, mask=None):
+        scores = self.score(self.project(inputs))[..., 0]
+        if mask is not None:
+            scores = keras.ops.where(mask, scores, keras.ops.full_like(scores, -1e9))
+        weights = keras.ops.softmax(scores, axis=1)
+        return keras.ops.sum(inputs * weights[..., None], axis=1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+
+@keras.saving.register_keras_serializable(package="dlkit")
 class MaskedMax(keras.layers.Layer):
     """Max over time of the steps that are not padding (padded steps hold zeros, which
     would otherwise beat every negative activation)."""
@@ -380,16 +409,19 @@ def build_model(config: SentimentConfig, vocab_size: int, labels: list[str],
                                    trainable=not (config.embeddings and config.freeze_embeddings),
                                    name="embedding")(ids)
         x = keras.layers.Dropout(config.dropout)(x)
-        sequences = config.pooling == "max"
-        if config.arch == "bigru":
-            recurrent = keras.layers.GRU(config.units, return_sequences=sequences)
-        elif config.cell == "dlkit-lstm":
-            recurrent = keras.layers.RNN(DlkitLSTMCell(config.units), return_sequences=sequences)
-        else:
-            recurrent = keras.layers.LSTM(config.units, return_sequences=sequences)
-        x = keras.layers.Bidirectional(recurrent)(x)
-        if sequences:
+        for layer in range(config.layers):
+            sequences = config.pooling != "last" or layer < config.layers - 1
+            if config.arch == "bigru":
+                recurrent = keras.layers.GRU(config.units, return_sequences=sequences)
+            elif config.cell == "dlkit-lstm":
+                recurrent = keras.layers.RNN(DlkitLSTMCell(config.units), return_sequences=sequences)
+            else:
+                recurrent = keras.layers.LSTM(config.units, return_sequences=sequences)
+            x = keras.layers.Bidirectional(recurrent)(x)
+        if config.pooling == "max":
             x = MaskedMax()(x)
+        elif config.pooling == "attention":
+            x = AttentionPooling()(x)
     x = keras.layers.Dropout(config.dropout)(x)
     x = keras.layers.Dense(len(labels), activation="softmax", dtype="float32")(x)
     return keras.Model(ids, modelio.ClassNames(labels)(x), name=f"sentiment_{config.arch}")

@@ -200,7 +200,23 @@ def make_dataset(pairs: Pairs, src: Subwords, tgt: Subwords, config: TranslatorC
     dataset = tf.data.Dataset.from_tensor_slices(((sources, decoder_in), decoder_out, weights))
     if shuffle:
         dataset = dataset.shuffle(len(keep), seed=config.seed, reshuffle_each_iteration=True)
-    return dataset.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
+        # Batches of similar-length pairs: most Tatoeba sentences are a third of
+        # max_length, and the LSTMs would otherwise step through the padding.
+        dataset = dataset.bucket_by_sequence_length(
+            lambda inputs, outputs, weights: tf.reduce_sum(tf.cast(weights > 0, tf.int32)),
+            bucket_boundaries=[6, 9, 12, 16, 24], bucket_batch_sizes=[config.batch_size] * 6)
+    else:
+        dataset = dataset.batch(config.batch_size)
+    return dataset.map(_trim_padding).prefetch(tf.data.AUTOTUNE)
+
+
+def _trim_padding(inputs, outputs, weights):
+    """Cuts a batch to its longest source and target."""
+    sources, decoder_in = inputs
+    source_length = tf.reduce_max(tf.reduce_sum(tf.cast(sources != PAD, tf.int32), 1))
+    target_length = tf.reduce_max(tf.reduce_sum(tf.cast(weights > 0, tf.int32), 1))
+    return ((sources[:, :source_length], decoder_in[:, :target_length]),
+            outputs[:, :target_length], weights[:, :target_length])
 
 
 # ---- Model -----------------------------------------------------------------------------

@@ -171,6 +171,28 @@ def test_dlkit_lstm_cell_trains_through_the_cli(cli_run, slices, data, tmp_path)
     assert metrics["accuracy"] > 0.62, metrics
 
 
+def test_stacked_layers_with_attention_pooling(cli_run, slices, data, tmp_path):
+    from dlkit.sentiment import AttentionPooling
+    from dlkit.runtime import keras
+
+    model = tmp_path / "attention"
+    _train(cli_run, slices / "small.tsv", model, "--layers", "2", "--pooling", "attention", "--units", "16",
+           "--embedding-dim", "32", "--validation", slices / "dev.tsv")
+    loaded = keras.saving.load_model(str(model / "model.keras"), compile=False)
+    assert sum(isinstance(layer, keras.layers.Bidirectional) for layer in loaded.layers) == 2
+    assert any(isinstance(layer, AttentionPooling) for layer in loaded.layers)
+    metrics, _ = _evaluate(cli_run, data / GLUE_DEV, model)
+    assert metrics["accuracy"] > 0.6, metrics
+
+    # padding gets no weight: the pooled vector ignores what lies under the mask
+    pool = AttentionPooling()
+    steps = np.random.default_rng(0).normal(size=(1, 5, 4)).astype("float32")
+    noisy = steps.copy()
+    noisy[:, 3:] = 100.0
+    mask = np.array([[True, True, True, False, False]])
+    np.testing.assert_allclose(pool(noisy, mask=mask), pool(steps[:, :3]), atol=1e-5)
+
+
 def _archive_config(path):
     import zipfile
 

@@ -106,3 +106,27 @@ def test_bad_inputs_give_one_line_errors(style_data, cli_run, tmp_path):
     for args, message in cases:
         result, _, stderr = cli_run(args)
         assert result.exit_code == 1 and message in stderr and "Traceback" not in stderr, (args, stderr)
+
+
+def test_lbfgs_finds_the_box_constrained_minimum_within_its_budget():
+    from dlkit.stylize import lbfgs
+
+    rng = np.random.default_rng(0)
+    curvature, centre = rng.uniform(0.1, 10, 500), rng.uniform(-50, 300, 500)  # ill-conditioned, partly out of the box
+    calls = []
+
+    def evaluate(x):
+        calls.append(x.copy())
+        return 0.5 * float(curvature @ (x - centre) ** 2), curvature * (x - centre)
+
+    x = lbfgs(evaluate, np.full(500, 128.0), 60, lower=0, upper=255)
+    best = np.clip(centre, 0, 255)
+    assert len(calls) <= 60 and all(c.min() >= 0 and c.max() <= 255 for c in calls)
+    assert evaluate(x)[0] - evaluate(best)[0] < 1e-3 * (evaluate(np.full(500, 128.0))[0] - evaluate(best)[0])
+
+    # Rosenbrock's valley, unbounded: the classic test of the curvature estimate
+    def rosenbrock(v):
+        a, b = v
+        return (1 - a) ** 2 + 100 * (b - a * a) ** 2, np.array([-2 * (1 - a) - 400 * a * (b - a * a), 200 * (b - a * a)])
+
+    np.testing.assert_allclose(lbfgs(rosenbrock, np.array([-1.2, 1.0]), 200, first_step=0.5), [1, 1], atol=1e-3)

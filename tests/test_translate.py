@@ -88,3 +88,24 @@ def test_bad_inputs(cli_run, tmp_path, translator_dir):
     for args, message in cases:
         result, _, stderr = cli_run(args)
         assert result.exit_code == 1 and message in stderr and "Traceback" not in stderr, (args, stderr)
+
+
+def test_quantized_copy_is_smaller_and_translates_alike(translator_dir, cli_run, tmp_path):
+    from dlkit.translate import Translator
+
+    _, out, _ = translator_dir
+    small = tmp_path / "int8"
+    result, records, stderr = cli_run(["quantize", out, "-o", small, "--json"])
+    assert result.exit_code == 0, stderr
+    assert {"logits", "source_embedding", "target_embedding"} <= set(records[0]["layers"])
+    assert (small / "model.keras").stat().st_size < 0.6 * (out / "model.keras").stat().st_size
+    assert sorted(p.name for p in small.iterdir()) == sorted(p.name for p in out.iterdir())
+
+    sentences = ["I am hungry.", "Who are you?", "I like cats.", "We are late.", "Come here.", "Go.", "Help!"]
+    full, int8 = Translator.load(str(out)), Translator.load(str(small))
+    before, after = full.translate(sentences, beam_size=1), int8.translate(sentences, beam_size=1)
+    assert sum(b.text == a.text for b, a in zip(before, after)) >= len(sentences) - 1
+    assert all(abs(b.score - a.score) < 0.5 for b, a in zip(before, after) if b.text == a.text)
+
+    result, _, stderr = cli_run(["quantize", out, "-o", out])
+    assert result.exit_code == 1 and "new path" in stderr

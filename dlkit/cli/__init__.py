@@ -35,6 +35,7 @@ COMMANDS = {
     "train-captioner": ("caption", "Train an image captioner (CNN encoder + LSTM decoder with attention)."),
     "caption": ("caption", "Describe photos in a sentence."),
     "evaluate-captioner": ("caption", "Corpus BLEU-1..4 of a captioner on a dataset split."),
+    "quantize": ("quantize", "Store a model's Dense and Embedding weights as int8: a smaller file to ship."),
     "info": ("info", "Show versions, devices and where weights are cached."),
 }
 

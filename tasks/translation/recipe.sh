@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Trains the shipped English->French translator on fra.txt, scores it on the held-out test
-# split (sentences it never trained on), and trains the keras.io character-level baseline
+# split (sentences it never trained on), stores its Dense/Embedding weights as int8 (the
+# shipped copy) and scores that too, and trains the keras.io character-level baseline
 # for the same wall-clock time on the same split.
 #   bash tasks/translation/recipe.sh [WORK_DIR]
 set -euo pipefail
@@ -9,12 +10,14 @@ data="${DLKIT_SHARED:-$here/../../../shared}/data/anki/fra.txt"
 work="${1:-runs/translation}"
 mkdir -p "$work"
 
-dlkit train-translator "$data" -o "$work/en-fr" --vocab-size 4000 --embedding-dim 128 --units 192 \
-  --epochs 6 --batch-size 64 --seed 0 --json | tee "$work/train.json"
+dlkit train-translator "$data" -o "$work/en-fr" --vocab-size 4000 --embedding-dim 128 --units 256 \
+  --epochs 8 --patience 2 --batch-size 64 --seed 0 --json | tee "$work/train.json"
 dlkit evaluate-translator "$data" --model "$work/en-fr" --json | tee "$work/test.json"
+dlkit quantize "$work/en-fr" -o "$work/en-fr-int8" --json | tee "$work/quantize.json"
+dlkit evaluate-translator "$data" --model "$work/en-fr-int8" --json | tee "$work/test-int8.json"
 seconds=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['seconds'])" "$work/train.json")
 python "$here/baseline.py" "$data" --seconds "$seconds" | tee "$work/baseline.json"
 for s in "I am hungry." "Where is the station?" "I don't know what to do." "She bought a new car yesterday."; do
-  dlkit translate --model "$work/en-fr" --json "$s"
+  dlkit translate --model "$work/en-fr-int8" --json "$s"
 done | tee "$work/examples.jsonl"
-dlkit translate --model "$work/en-fr" "I don't know what to do." --attention-map "$here/attention.png"
+dlkit translate --model "$work/en-fr-int8" "I don't know what to do." --attention-map "$here/attention.png"

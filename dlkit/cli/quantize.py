@@ -1,0 +1,30 @@
+import click
+
+from dlkit import output
+from dlkit.cli.common import handle_errors, output_options, start
+
+
+@click.command()
+@click.argument("model", type=click.Path(exists=True))
+@click.option("-o", "--output", "target", required=True, type=click.Path(),
+              help="The quantized copy: a .keras file, or a folder for a model folder.")
+@output_options
+@handle_errors
+def quantize(model, target, json_lines, quiet, verbose):
+    """Store a model's Dense and Embedding weights as int8: a smaller file to ship.
+
+    MODEL is a .keras file or a dlkit model folder (translator, captioner, sentiment
+    model, ...). Recurrent and convolution layers stay float32. Check the copy with the
+    task's evaluate- command before shipping it.
+
+    \b
+    Examples:
+      dlkit quantize en-fr/ -o en-fr-int8/
+      dlkit evaluate-translator fra.txt --model en-fr-int8/
+    """
+    from dlkit import modelio
+
+    start("cpu", None, quiet)
+    out = output.Output(json_lines)
+    out.emit(modelio.quantize(model, target))
+    raise SystemExit(out.close())
