@@ -240,3 +240,28 @@ def pretrained_path(task: str, name: str | None = None) -> str:
     if sha256(path) != entry["sha256"]:
         raise DlkitError(f"shipped model {path} is damaged (sha256 does not match the manifest)")
     return path
+
+
+def ship(model: str, name: str, folder: str, task: str, metrics: dict, source: str,
+         skip: tuple[str, ...] = ("training.png",)) -> str:
+    """Copies a trained model (file or folder) to pretrained/`folder` and records it in
+    the manifest with its sha256, metrics and the command that made it (what the task
+    recipes call to ship). Returns the shipped path."""
+    import shutil
+
+    root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained")
+    target = os.path.join(root, folder)
+    with atomic_path(target) as tmp:
+        if os.path.isdir(model):
+            shutil.copytree(model, tmp, ignore=shutil.ignore_patterns(*skip))
+        else:
+            shutil.copy(model, tmp)
+    path = os.path.join(root, "manifest.json")
+    with open(path) as f:
+        entries = json.load(f)
+    entry = {"name": name, "file": folder, "sha256": sha256(target), "task": task, "metrics": metrics,
+             "source": source}
+    entries["models"] = [m for m in entries["models"] if m["name"] != name] + [entry]
+    write_json(path, entries)
+    return target
+

@@ -16,7 +16,8 @@ import json
 import os
 import random
 import re
-from dataclasses import asdict, dataclass
+import shutil
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -84,6 +85,13 @@ class SentimentConfig:
     learning_rate: float | None = None
     # Share of the training data held out for validation when no --validation file is given.
     validation_split: float = 0.1
+    # Which texts are held out: fixed apart from --seed, so that runs with different
+    # seeds (and the members of an ensemble) are scored on the same texts.
+    split_seed: int = 0
+    # Models trained with seeds seed, seed+1, ... whose probabilities are averaged into one
+    # model: each errs on different texts, so 3 gain about a point of accuracy on SST-2,
+    # for 3x the training time and size.
+    ensemble: int = 1
     # CSV/TSV/JSON Lines column names; None: detected from the header (see TEXT_COLUMNS).
     text_col: str | None = None
     label_col: str | None = None
@@ -449,11 +457,13 @@ def train(data: str, output_dir: str, config: SentimentConfig | None = None,
     train_config = train_config or training.TrainConfig()
     if config.epochs < 1:
         raise DlkitError("--epochs must be at least 1")
+    if config.ensemble > 1:
+        return _train_ensemble(data, output_dir, config, train_config, validation, callbacks)
     examples = read_examples(data, config.text_col, config.label_col)
     if validation:
         held_out = read_examples(validation, config.text_col, config.label_col)
     else:
-        examples, held_out = _split(examples, config.validation_split, train_config.seed)
+        examples, held_out = _split(examples, config.validation_split, config.split_seed)
     mapping = label_map(examples.labels, config.label_names)
     labels = list(dict.fromkeys(mapping.values()))
     if len(labels) < 2:
@@ -510,6 +520,64 @@ def train(data: str, output_dir: str, config: SentimentConfig | None = None,
     trainer.finish()
     return training.summary(history, model=output_dir, best_val_accuracy=metrics["accuracy"],
                             best_val_macro_f1=metrics["macro_f1"], labels=labels)
+
+
+def _train_ensemble(data: str, output_dir: str, config: SentimentConfig, train_config: "training.TrainConfig",
+                    validation: str | None, callbacks: list | None) -> dict:
+    """Trains the members one after another into <output_dir>.members/ (a member already
+    there is kept, so an interrupted ensemble resumes), then averages them."""
+    members_dir = output_dir.rstrip("/") + ".members"
+    first_seed = train_config.seed if train_config.seed is not None else 0
+    folders, seconds = [], 0.0
+    for k in range(config.ensemble):
+        folder = os.path.join(members_dir, f"seed-{first_seed + k}")
+        if os.path.exists(os.path.join(folder, "model.keras")):
+            output.info(f"{folder}: trained before, kept")
+        else:
+            output.info(f"ensemble member {k + 1} of {config.ensemble} (seed {first_seed + k})")
+            summary = train(data, folder, replace(config, ensemble=1), replace(train_config, seed=first_seed + k),
+                            validation, callbacks)
+            seconds += summary.get("seconds", 0.0)
+        folders.append(folder)
+    average(folders, output_dir)
+    if validation:
+        metrics = evaluate(validation, output_dir, config.text_col, config.label_col)
+    else:
+        held_out = _split(read_examples(data, config.text_col, config.label_col), config.validation_split,
+                          config.split_seed)[1]
+        metrics = _score_examples(Sentiment(output_dir), held_out)
+    shutil.rmtree(members_dir, ignore_errors=True)
+    return {"model": output_dir, "members": config.ensemble, "seconds": round(seconds, 1),
+            "best_val_accuracy": metrics["accuracy"], "best_val_macro_f1": metrics["macro_f1"],
+            "labels": metrics["labels"]}
+
+
+def average(folders: list[str], output_dir: str) -> None:
+    """One model folder whose model averages the probabilities of the models in
+    `folders` (trained on the same data and settings, so with the same vocabulary)."""
+    vocabularies = {open(os.path.join(f, "vocab.json"), "rb").read() for f in folders}
+    if len(vocabularies) > 1:
+        raise DlkitError("the models to average have different vocabularies; train them on the same data "
+                         "with the same --vocab-size, --min-count and --max-length")
+    members = [Sentiment(f).model for f in folders]
+    ids = keras.Input((None,), dtype="int32", name="token_ids")
+    outputs = []
+    for k, member in enumerate(members):
+        # A copy under a unique name: the same architecture repeats its layer names.
+        clone = keras.Model(member.inputs[0], member.outputs[0], name=f"member_{k}")
+        outputs.append(clone(ids))
+    with open(os.path.join(folders[0], "config.json"), encoding="utf-8") as f:
+        settings = json.load(f)
+    labels = settings["labels"]
+    model = keras.Model(ids, modelio.ClassNames(labels)(keras.layers.Average()(outputs)),
+                        name=f"sentiment_ensemble_{len(members)}")
+    with modelio.atomic_path(output_dir) as tmp:
+        os.makedirs(tmp)
+        model.save(os.path.join(tmp, "model.keras"))
+        for name in ("vocab.json", "training.png"):
+            if os.path.exists(os.path.join(folders[0], name)):
+                shutil.copy(os.path.join(folders[0], name), os.path.join(tmp, name))
+        modelio.write_json(os.path.join(tmp, "config.json"), {**settings, "ensemble": len(members)})
 
 
 def save(folder: str, model: "keras.Model", vocabulary: Vocabulary, settings: dict, history: dict,
@@ -621,17 +689,21 @@ def evaluate(data: str, model: str | None = None, text_col: str | None = None, l
     model folder on labelled data (any layout read_examples reads; aclImdb: test/)."""
     sentiment = Sentiment(model, batch_size)
     examples = read_examples(data, text_col, label_col, split="test")
+    return {"data": data, **_score_examples(sentiment, examples)}
+
+
+def _score_examples(sentiment: Sentiment, examples: Examples) -> dict:
     mapping = sentiment.settings.get("label_map") or {label: label for label in sentiment.labels}
     index = {name: i for i, name in enumerate(sentiment.labels)}
     named = [mapping.get(label, label) for label in examples.labels]
     unknown = sorted(set(named) - set(index))
     if unknown:
-        raise DlkitError(f"{data}: labels the model does not know: {', '.join(unknown[:10])} "
+        raise DlkitError(f"{examples.source}: labels the model does not know: {', '.join(unknown[:10])} "
                          f"(it knows {', '.join(sentiment.labels)})")
     keep = [i for i, text in enumerate(examples.texts) if tokenize(text)]
     truth = np.array([index[named[i]] for i in keep], dtype=np.int32)
     predicted = sentiment.probabilities([examples.texts[i] for i in keep]).argmax(axis=1)
-    return {"data": data, "model": sentiment.path, "examples": len(keep), **scores(truth, predicted, sentiment.labels),
+    return {"model": sentiment.path, "examples": len(keep), **scores(truth, predicted, sentiment.labels),
             "labels": sentiment.labels}
 
 

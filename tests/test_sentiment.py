@@ -193,6 +193,32 @@ def test_stacked_layers_with_attention_pooling(cli_run, slices, data, tmp_path):
     np.testing.assert_allclose(pool(noisy, mask=mask), pool(steps[:, :3]), atol=1e-5)
 
 
+def test_ensemble_averages_its_members_and_keeps_finished_ones(cli_run, slices, data, tmp_path):
+    import shutil
+
+    from dlkit.runtime import keras
+
+    small = ["--units", "16", "--embedding-dim", "32", "--validation", slices / "dev.tsv"]
+    _train(cli_run, slices / "small.tsv", tmp_path / "single", *small)  # TINY uses --seed 1
+    shutil.copytree(tmp_path / "single", tmp_path / "ens.members" / "seed-1")
+    model = tmp_path / "ens"
+    summary, stderr = _train(cli_run, slices / "small.tsv", model, "--ensemble", "2", *small)
+    assert "seed-1: trained before, kept" in stderr and "(seed 2)" in stderr
+    assert summary["members"] == 2 and 0.5 < summary["best_val_accuracy"] <= 1
+    assert not (tmp_path / "ens.members").exists()
+    assert json.loads((model / "config.json").read_text())["ensemble"] == 2
+
+    ensemble = keras.saving.load_model(str(model / "model.keras"), compile=False)
+    single = keras.saving.load_model(str(tmp_path / "single" / "model.keras"), compile=False)
+    ids = np.array([[5, 17, 40, 3, 0, 0], [8, 9, 2, 11, 12, 13]], np.int32)
+    members = [np.asarray(ensemble.get_layer(f"member_{k}")(ids)) for k in range(2)]
+    np.testing.assert_allclose(members[0], np.asarray(single(ids)), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(ensemble(ids)), (members[0] + members[1]) / 2, atol=1e-6)
+    assert not np.allclose(members[0], members[1])
+    metrics, _ = _evaluate(cli_run, data / GLUE_DEV, model)
+    assert metrics["accuracy"] > 0.6, metrics
+
+
 def _archive_config(path):
     import zipfile
 

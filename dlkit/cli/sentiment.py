@@ -56,6 +56,8 @@ def _data_options(fn):
 @click.option("--pooling", type=click.Choice(POOLINGS), default=DEFAULTS.pooling, show_default=True,
               help="last: final state of each direction; max: each unit's maximum over the text; "
                    "attention: a learned weighted mean of the steps.")
+@click.option("--ensemble", type=click.IntRange(1), default=DEFAULTS.ensemble, show_default=True,
+              help="Train this many models (seeds --seed, --seed+1, ...) and average their probabilities.")
 @click.option("--layers", type=click.IntRange(1), default=DEFAULTS.layers, show_default=True,
               help="Stacked bidirectional recurrent layers.")
 @click.option("--dropout", type=click.FloatRange(0, 0.95), default=DEFAULTS.dropout, show_default=True)
@@ -70,7 +72,7 @@ def _data_options(fn):
 @device_option
 @handle_errors
 def train_sentiment(data, output_dir, validation, text_col, label_col, label_names, arch, cell, embeddings,
-                    freeze_embeddings, allow_pickle, max_length, vocab_size, min_count, embedding_dim, units, layers,
+                    freeze_embeddings, allow_pickle, max_length, vocab_size, min_count, embedding_dim, units, layers, ensemble,
                     pooling, dropout, epochs, batch_size, learning_rate, patience, json_lines, quiet, verbose, device,
                     **kwargs):
     """Train a sentiment classifier on DATA; write the model folder OUTPUT.
@@ -91,7 +93,7 @@ def train_sentiment(data, output_dir, validation, text_col, label_col, label_nam
     config = SentimentConfig(
         arch=arch, cell=cell, max_length=max_length, vocab_size=vocab_size, min_count=min_count,
         embedding_dim=embedding_dim, embeddings=embeddings, freeze_embeddings=freeze_embeddings,
-        allow_pickle=allow_pickle, units=units, layers=layers, pooling=pooling, dropout=dropout, epochs=epochs, batch_size=batch_size,
+        allow_pickle=allow_pickle, units=units, layers=layers, ensemble=ensemble, pooling=pooling, dropout=dropout, epochs=epochs, batch_size=batch_size,
         learning_rate=learning_rate, text_col=text_col, label_col=label_col, label_names=_names(label_names))
     summary = train(data, output_dir, config, train_config(kwargs, patience=patience or None), validation)
     out = output.Output(json_lines)

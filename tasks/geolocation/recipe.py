@@ -12,7 +12,6 @@ self-trained tf-idf model to pretrained/geolocator and records it in the manifes
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -76,17 +75,8 @@ def baselines(train: str, test: str) -> dict:
 def ship(model: str, metrics: dict) -> None:
     from dlkit import modelio
 
-    target = os.path.join(ROOT, "pretrained", "geolocator")
-    with modelio.atomic_path(target) as tmp:
-        shutil.copytree(model, tmp)
-    manifest_path = os.path.join(ROOT, "pretrained", "manifest.json")
-    with open(manifest_path) as f:
-        manifest = json.load(f)
-    entry = {"name": "geolocator-geo-news", "file": "geolocator", "sha256": modelio.sha256(target),
-             "task": "geolocate", "metrics": metrics,
-             "source": "flock /tmp/dlkit-train.lock python tasks/geolocation/recipe.py --ship"}
-    manifest["models"] = [m for m in manifest["models"] if m["name"] != entry["name"]] + [entry]
-    modelio.write_json(manifest_path, manifest)
+    modelio.ship(model, "geolocator-geo-news", "geolocator", "geolocate", metrics,
+                 "flock /tmp/dlkit-train.lock python tasks/geolocation/recipe.py --ship", skip=())
 
 
 def main():

@@ -13,7 +13,6 @@ tasks/sentiment/results.json; the models to --workdir (default /tmp/dlkit-sentim
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -27,6 +26,8 @@ GLOVE = os.path.join(SHARED, "data", "glove", "glove.6B.50d.50k.bin")
 COMMON = ["--max-length", "50", "--vocab-size", "20000", "-b", "128", "--seed", "1", "--patience", "2"]
 # The likely best first, so that an interrupted run still has it in results.json.
 MODELS = {
+    "bilstm-glove-ensemble3": ["--arch", "bilstm", "--pooling", "last", "--epochs", "8", "--embeddings", GLOVE,
+                               "--fine-tune-embeddings", "--ensemble", "3"],
     "bilstm-glove": ["--arch", "bilstm", "--pooling", "last", "--epochs", "8", "--embeddings", GLOVE,
                      "--fine-tune-embeddings"],
     "bilstm2-glove-attention": ["--arch", "bilstm", "--layers", "2", "--pooling", "attention", "--epochs", "8",
@@ -58,7 +59,7 @@ def run(name: str, workdir: str) -> dict:
     glue = dlkit("evaluate-sentiment", os.path.join(SST2, "test_is_glue_dev.tsv"), "--model", folder)
     record = {
         "model": name, "glue_dev_accuracy": glue["accuracy"], "glue_dev_macro_f1": glue["macro_f1"],
-        "sst2_dev_accuracy": summary["best_val_accuracy"], "epochs": summary["epochs"],
+        "sst2_dev_accuracy": summary["best_val_accuracy"], "epochs": summary.get("epochs"), "members": summary.get("members", 1),
         "train_seconds": summary["seconds"], "wall_seconds": round(wall, 1),
         "size_mb": round(sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder)) / 1e6, 2),
         "command": ("dlkit train-sentiment train.tsv --validation dev.tsv " + " ".join(COMMON + MODELS[name])
@@ -73,20 +74,9 @@ def ship(record: dict, workdir: str) -> None:
     sys.path.insert(0, ROOT)
     from dlkit import modelio
 
-    target = os.path.join(ROOT, "pretrained", SHIPPED)
-    with modelio.atomic_path(target) as tmp:
-        shutil.copytree(os.path.join(workdir, record["model"]), tmp,
-                        ignore=shutil.ignore_patterns("training.png"))
-    path = os.path.join(ROOT, "pretrained", "manifest.json")
-    with open(path) as f:
-        manifest = json.load(f)
-    entry = {
-        "name": SHIPPED, "file": SHIPPED, "sha256": modelio.sha256(target), "task": "sentiment",
-        "metrics": {"glue_dev_accuracy": record["glue_dev_accuracy"], "glue_dev_macro_f1": record["glue_dev_macro_f1"]},
-        "source": "python tasks/sentiment/recipe.py  # " + record["command"],
-    }
-    manifest["models"] = [m for m in manifest["models"] if m["name"] != SHIPPED] + [entry]
-    modelio.write_json(path, manifest)
+    metrics = {"glue_dev_accuracy": record["glue_dev_accuracy"], "glue_dev_macro_f1": record["glue_dev_macro_f1"]}
+    modelio.ship(os.path.join(workdir, record["model"]), SHIPPED, SHIPPED, "sentiment", metrics,
+                 "python tasks/sentiment/recipe.py  # " + record["command"])
     print(f"shipped {record['model']} as pretrained/{SHIPPED}", flush=True)
 
 

@@ -21,3 +21,15 @@ for s in "I am hungry." "Where is the station?" "I don't know what to do." "She 
   dlkit translate --model "$work/en-fr-int8" --json "$s"
 done | tee "$work/examples.jsonl"
 dlkit translate --model "$work/en-fr-int8" "I don't know what to do." --attention-map "$here/attention.png"
+# ship the int8 copy with its held-out scores
+python - "$work" <<'PY'
+import json, sys
+from dlkit import modelio
+work = sys.argv[1]
+test, full, train = (json.load(open(f"{work}/{name}.json")) for name in ("test-int8", "test", "train"))
+metrics = {"split": f"fra.txt held-out test ({test['sentences']} English sentences)", "beam_size": test["beam_size"],
+           "bleu": test["bleu"], "chrf": test["chrf"], "bleu_float32": full["bleu"], "epochs": train["epochs"],
+           "train_seconds": train["seconds"]}
+modelio.ship(f"{work}/en-fr-int8", "translator-en-fr", "translator-en-fr", "translation", metrics,
+             "bash tasks/translation/recipe.sh")
+PY
