@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 import zipfile
 from typing import Callable, Iterator
 
@@ -130,7 +131,10 @@ def quantize(source: str, target: str) -> dict:
     model_file = os.path.join(source, "model.keras") if folder else source
     model = load_model(model_file)
     try:
-        model.quantize("int8")
+        with warnings.catch_warnings():
+            # Keras names every layer it leaves as it is (dropout, LSTM, ...): expected here.
+            warnings.filterwarnings("ignore", message=".*does not have a `quantize` method")
+            model.quantize("int8")
     except Exception as e:
         raise DlkitError(f"cannot quantize {source}: {str(e).splitlines()[0][:200]}") from None
     layers = [layer.name for layer in model.layers if "int8" in layer.dtype_policy.name]

@@ -11,7 +11,7 @@ work="${1:-runs/translation}"
 mkdir -p "$work"
 
 dlkit train-translator "$data" -o "$work/en-fr" --vocab-size 4000 --embedding-dim 128 --units 256 \
-  --epochs 8 --patience 2 --batch-size 64 --seed 0 --json | tee "$work/train.json"
+  --epochs 5 --patience 2 --batch-size 64 --seed 0 --json | tee "$work/train.json"
 dlkit evaluate-translator "$data" --model "$work/en-fr" --json | tee "$work/test.json"
 dlkit quantize "$work/en-fr" -o "$work/en-fr-int8" --json | tee "$work/quantize.json"
 dlkit evaluate-translator "$data" --model "$work/en-fr-int8" --json | tee "$work/test-int8.json"
