@@ -93,9 +93,11 @@ def save_model(model: "keras.Model", path: str) -> None:
     if not path.endswith(".keras"):
         raise DlkitError(f"{path}: a model file must end in .keras")
     if getattr(model, "optimizer", None) is not None:
-        clone = keras.models.clone_model(model)
-        clone.set_weights(model.get_weights())
-        model = clone
+        # from_config, not clone_model: a clone is compiled like its original, and its
+        # optimizer's slots would be saved with it.
+        clean = type(model).from_config(model.get_config())
+        clean.set_weights(model.get_weights())
+        model = clean
     with atomic_path(path) as tmp:
         model.save(tmp)
 

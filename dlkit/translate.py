@@ -55,6 +55,9 @@ class TranslatorConfig:
     bleu_sentences: int = 500
     # Early stopping on validation BLEU, in epochs.
     patience: int = 3
+    # Halve the learning rate when validation BLEU has not risen for this many epochs:
+    # smaller steps often find the next gain before early stopping gives up.
+    lr_patience: int = 1
     beam_size: int = 4
     # GNMT length normalization ((5 + length) / 6) ** alpha: without it beams favour
     # short outputs.
@@ -349,11 +352,18 @@ def train_translator(train: Pairs, validation: Pairs, output: str, config: Trans
     sources, refs = references(validation)
     bleu = BleuCallback(translator, sources[: config.bleu_sentences], refs[: config.bleu_sentences])
     history = trainer.fit(model, trainer.distribute(train_data), trainer.distribute(val_data), config.epochs,
-                          callbacks=[bleu, *(callbacks or [])], monitor="val_bleu", mode="max")
+                          callbacks=[bleu, _halve_on_plateau(config), *(callbacks or [])],
+                          monitor="val_bleu", mode="max")
     if trainer.is_chief:
         translator.save(output, {"history": history})
     trainer.finish()
     return translator, history
+
+
+def _halve_on_plateau(config: TranslatorConfig) -> "keras.callbacks.Callback":
+    """Reads the val_bleu that BleuCallback adds, so it must come after it."""
+    return keras.callbacks.ReduceLROnPlateau("val_bleu", mode="max", factor=0.5, patience=config.lr_patience,
+                                             min_delta=0.1, min_lr=1e-5, verbose=0)
 
 
 # ---- Inference -------------------------------------------------------------------------

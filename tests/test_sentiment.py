@@ -219,6 +219,20 @@ def test_ensemble_averages_its_members_and_keeps_finished_ones(cli_run, slices, 
     assert metrics["accuracy"] > 0.6, metrics
 
 
+def test_cnn_trains_and_ignores_padding(cli_run, slices, data, tmp_path):
+    from dlkit.runtime import keras
+
+    model = tmp_path / "cnn"
+    _train(cli_run, slices / "small.tsv", model, "--arch", "cnn", "--embedding-dim", "32",
+           "--validation", slices / "dev.tsv")
+    loaded = keras.saving.load_model(str(model / "model.keras"), compile=False)
+    assert {"filters_3", "filters_4", "filters_5"} <= {layer.name for layer in loaded.layers}
+    short, padded = np.array([[5, 17, 40, 3]]), np.array([[5, 17, 40, 3, 0, 0, 0, 0]])
+    np.testing.assert_allclose(loaded(short), loaded(padded), atol=1e-6)
+    metrics, _ = _evaluate(cli_run, data / GLUE_DEV, model)
+    assert metrics["accuracy"] > 0.62, metrics
+
+
 def _archive_config(path):
     import zipfile
 

@@ -44,6 +44,8 @@ def _load(model):
               show_default=True)
 @click.option("--test-fraction", type=click.FloatRange(0, 0.5), default=DEFAULTS.test_fraction, show_default=True,
               help="Held out (never trained on) for evaluate-translator --split test.")
+@click.option("--lr-patience", type=click.IntRange(1), default=DEFAULTS.lr_patience, show_default=True,
+              help="Halve the learning rate when validation BLEU has not improved for this many epochs.")
 @click.option("--bleu-sentences", type=click.IntRange(1), default=DEFAULTS.bleu_sentences, show_default=True)
 @training_options
 @output_options
@@ -51,7 +53,7 @@ def _load(model):
 @handle_errors
 def train_translator(data, out, src, tgt, reverse, max_length, max_pairs, vocab_size, embedding_dim, units, cell,
                      bidirectional, attention, dropout, epochs, batch_size, lr, patience, val_fraction,
-                     test_fraction, bleu_sentences, json_lines, quiet, verbose, device, **kwargs):
+                     test_fraction, lr_patience, bleu_sentences, json_lines, quiet, verbose, device, **kwargs):
     """Train a seq2seq translator with attention on DATA (tab-separated pairs, e.g. the
     Tatoeba/Anki files) or on --src/--tgt aligned files.
 
@@ -70,7 +72,7 @@ def train_translator(data, out, src, tgt, reverse, max_length, max_pairs, vocab_
                               units=units, cell=cell, bidirectional=bidirectional, attention=attention,
                               dropout=dropout, batch_size=batch_size, epochs=epochs, learning_rate=lr,
                               val_fraction=val_fraction, test_fraction=test_fraction, bleu_sentences=bleu_sentences,
-                              patience=patience, seed=seed, max_pairs=max_pairs)
+                              lr_patience=lr_patience, patience=patience, seed=seed, max_pairs=max_pairs)
     pairs = read_pairs(data, src, tgt, reverse)
     if pairs.skipped:
         output.warn(f"skipped {pairs.skipped} malformed line(s) (one column or an empty side)")

@@ -37,6 +37,8 @@ MODELS = {
                                 "--embeddings", GLOVE, "--fine-tune-embeddings"],
     "bilstm-glove-attention": ["--arch", "bilstm", "--pooling", "attention", "--epochs", "8",
                                "--embeddings", GLOVE, "--fine-tune-embeddings"],
+    "cnn-glove": ["--arch", "cnn", "--epochs", "8", "--dropout", "0.5", "--embeddings", GLOVE,
+                  "--fine-tune-embeddings"],
     "bilstm-glove-ensemble3": ["--arch", "bilstm", "--pooling", "last", "--epochs", "8", "--embeddings", GLOVE,
                                "--fine-tune-embeddings", "--ensemble", "3"],
 }
