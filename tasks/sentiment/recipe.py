@@ -1,7 +1,7 @@
 """Trains the SST-2 sentiment models, scores them on the 872 GLUE-dev sentences, and
 ships the best one to pretrained/.
 
-    python tasks/sentiment/recipe.py                 # all seven models (~45 min), then ship the best
+    python tasks/sentiment/recipe.py                 # all eight models (~50 min), then ship the best
     python tasks/sentiment/recipe.py --only ngrams   # one model, nothing shipped
 
 Each model is trained with `dlkit train-sentiment` on SST-2 train (60,614 phrases),
