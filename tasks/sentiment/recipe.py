@@ -1,7 +1,7 @@
 """Trains the SST-2 sentiment models, scores them on the 872 GLUE-dev sentences, and
-ships the best one to pretrained/.
+ships the one with the best validation accuracy to pretrained/.
 
-    python tasks/sentiment/recipe.py                 # all eight models (~50 min), then ship the best
+    python tasks/sentiment/recipe.py                 # all nine models (~55 min), then ship one
     python tasks/sentiment/recipe.py --only ngrams   # one model, nothing shipped
 
 Each model is trained with `dlkit train-sentiment` on SST-2 train (60,614 phrases),
@@ -37,6 +37,8 @@ MODELS = {
                                 "--embeddings", GLOVE, "--fine-tune-embeddings"],
     "bilstm-glove-attention": ["--arch", "bilstm", "--pooling", "attention", "--epochs", "8",
                                "--embeddings", GLOVE, "--fine-tune-embeddings"],
+    "bigru-glove": ["--arch", "bigru", "--pooling", "last", "--epochs", "8", "--embeddings", GLOVE,
+                    "--fine-tune-embeddings"],
     "cnn-glove": ["--arch", "cnn", "--epochs", "8", "--dropout", "0.5", "--embeddings", GLOVE,
                   "--fine-tune-embeddings"],
     "bilstm-glove-ensemble3": ["--arch", "bilstm", "--pooling", "last", "--epochs", "8", "--embeddings", GLOVE,
@@ -105,7 +107,9 @@ def main():
         results.append(run(name, args.workdir))
         save_result(results[-1])
     if not args.only:
-        ship(max(results, key=lambda r: r["glue_dev_accuracy"]), args.workdir)
+        # Chosen by validation accuracy: GLUE dev is the test set, and on its 872
+        # sentences the seed alone moves accuracy by +-0.015 (README).
+        ship(max(results, key=lambda r: r["sst2_dev_accuracy"]), args.workdir)
 
 
 if __name__ == "__main__":
