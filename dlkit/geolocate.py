@@ -33,7 +33,7 @@ from typing import Iterable
 import numpy as np
 
 from dlkit import modelio, output, plots
-from dlkit.errors import DlkitError
+from dlkit.errors import DlkitError, check_choice
 from dlkit.runtime import keras, tf
 from dlkit.text import load_embeddings, tokenize
 
@@ -562,8 +562,7 @@ def train(data: str, output_dir: str, config: GeolocatorConfig | None = None,
 
     config = config or GeolocatorConfig()
     train_config = train_config or TrainConfig(patience=config.patience)
-    if config.pooling not in ("mean", "tfidf"):
-        raise DlkitError(f"unknown pooling {config.pooling!r}; choose mean or tfidf")
+    check_choice("pooling", config.pooling, ("mean", "tfidf"))
     articles, skipped = read_articles(data, config)
     report_skipped(data, skipped)
     if len(articles) < 10:

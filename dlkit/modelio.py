@@ -122,8 +122,6 @@ def quantize(source: str, target: str) -> dict:
     and Embedding weights stored as int8 (Keras' per-channel weight quantization):
     about a quarter of their float32 size, where most of a text model's weights are.
     Recurrent and convolution layers keep float32. Returns sizes and the layers changed."""
-    import shutil
-
     # Modules whose layers dlkit models use, so that safe-mode loading knows them.
     from dlkit import geolocate, sentiment  # noqa: F401
 
@@ -196,12 +194,16 @@ def write_json(path: str, data: dict) -> None:
 
 # ---- Shipped models --------------------------------------------------------------------
 
+# pretrained/ beside the package in a source checkout: where recipes ship models to.
+CHECKOUT_PRETRAINED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained")
+
+
 def pretrained_dir() -> str:
     """The shipped models: $DLKIT_PRETRAINED, the checkout's pretrained/, or the copy an
     installed wheel put under <prefix>/share/dlkit/pretrained."""
     candidates = [
         os.environ.get("DLKIT_PRETRAINED"),
-        os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained"),
+        CHECKOUT_PRETRAINED,
         os.path.join(sys.prefix, "share", "dlkit", "pretrained"),
     ]
     for folder in candidates:
@@ -253,16 +255,13 @@ def ship(model: str, name: str, folder: str, task: str, metrics: dict, source: s
     """Copies a trained model (file or folder) to pretrained/`folder` and records it in
     the manifest with its sha256, metrics and the command that made it (what the task
     recipes call to ship). Returns the shipped path."""
-    import shutil
-
-    root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained")
-    target = os.path.join(root, folder)
+    target = os.path.join(CHECKOUT_PRETRAINED, folder)
     with atomic_path(target) as tmp:
         if os.path.isdir(model):
             shutil.copytree(model, tmp, ignore=shutil.ignore_patterns(*skip))
         else:
             shutil.copy(model, tmp)
-    path = os.path.join(root, "manifest.json")
+    path = os.path.join(CHECKOUT_PRETRAINED, "manifest.json")
     with open(path) as f:
         entries = json.load(f)
     entry = {"name": name, "file": folder, "sha256": sha256(target), "task": task, "metrics": metrics,

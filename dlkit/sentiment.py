@@ -23,7 +23,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from dlkit import modelio, output, plots, training
-from dlkit.errors import DlkitError
+from dlkit.errors import DlkitError, check_choice
 from dlkit.inputs import TextItem
 from dlkit.runtime import keras, tf
 from dlkit.text import Vocabulary, embedding_matrix, load_embeddings, tokenize
@@ -418,12 +418,9 @@ class MaskedMax(keras.layers.Layer):
 def build_model(config: SentimentConfig, vocab_size: int, labels: list[str],
                 embedding_dim: int | None = None) -> "keras.Model":
     """Token ids (batch, length) -> class probabilities, named by a ClassNames layer."""
-    if config.arch not in ARCHS:
-        raise DlkitError(f"unknown architecture {config.arch!r}; choose one of {', '.join(ARCHS)}")
-    if config.cell not in CELLS:
-        raise DlkitError(f"unknown cell {config.cell!r}; choose one of {', '.join(CELLS)}")
-    if config.pooling not in POOLINGS:
-        raise DlkitError(f"unknown pooling {config.pooling!r}; choose one of {', '.join(POOLINGS)}")
+    check_choice("architecture", config.arch, ARCHS)
+    check_choice("cell", config.cell, CELLS)
+    check_choice("pooling", config.pooling, POOLINGS)
     if config.cell == "dlkit-lstm" and config.arch != "bilstm":
         raise DlkitError(f"--cell dlkit-lstm is an LSTM cell; it needs --arch bilstm, not {config.arch}")
     ids = keras.Input((None,), dtype="int32", name="token_ids")
@@ -587,7 +584,7 @@ def _train_ensemble(data: str, output_dir: str, config: SentimentConfig, train_c
 def average(folders: list[str], output_dir: str) -> None:
     """One model folder whose model averages the probabilities of the models in
     `folders` (trained on the same data and settings, so with the same vocabulary)."""
-    vocabularies = {open(os.path.join(f, "vocab.json"), "rb").read() for f in folders}
+    vocabularies = {modelio.sha256(os.path.join(f, "vocab.json")) for f in folders}
     if len(vocabularies) > 1:
         raise DlkitError("the models to average have different vocabularies; train them on the same data "
                          "with the same --vocab-size, --min-count and --max-length")

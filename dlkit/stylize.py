@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from dlkit import backbones, modelio
-from dlkit.errors import DlkitError, ItemError
+from dlkit.errors import DlkitError, ItemError, check_choice
 from dlkit.images import load_image
 from dlkit.inputs import expand_paths
 from dlkit.runtime import keras, tf
@@ -249,8 +249,7 @@ def stylize(content_path: str, style_paths: list[str], config: StylizeConfig | N
     weights = config.style_weights or [1.0] * len(style_paths)
     if len(weights) != len(style_paths) or min(weights) < 0 or sum(weights) <= 0:
         raise DlkitError(f"--style-weights needs {len(style_paths)} non-negative numbers, not all zero")
-    if config.optimizer not in ("lbfgs", "adam"):
-        raise DlkitError(f"unknown optimizer {config.optimizer!r}; choose lbfgs or adam")
+    check_choice("optimizer", config.optimizer, ("lbfgs", "adam"))
     if config.seed is not None:
         tf.random.set_seed(config.seed)
     content_full = _load(content_path)

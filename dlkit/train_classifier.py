@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dlkit import backbones, modelio, output, plots, training
-from dlkit.errors import DlkitError, ItemError
+from dlkit.errors import DlkitError, ItemError, check_choice
 from dlkit.images import load_image
 from dlkit.inputs import expand_paths
 from dlkit.runtime import keras, tf
@@ -104,12 +104,9 @@ def default_lr(optimizer: str) -> float:
 
 
 def check(config: TrainClassifierConfig) -> None:
-    if config.arch not in ARCHITECTURES:
-        raise DlkitError(f"unknown architecture {config.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-    if config.optimizer not in OPTIMIZERS:
-        raise DlkitError(f"unknown optimizer {config.optimizer!r}; choose adam or sgd")
-    if config.lr_schedule not in SCHEDULES:
-        raise DlkitError(f"unknown learning-rate schedule {config.lr_schedule!r}; choose {', '.join(SCHEDULES)}")
+    check_choice("architecture", config.arch, ARCHITECTURES)
+    check_choice("optimizer", config.optimizer, OPTIMIZERS)
+    check_choice("learning-rate schedule", config.lr_schedule, SCHEDULES)
     if config.arch == "vgg" and (config.depth or 11) not in VGG_BLOCKS:
         raise DlkitError(f"VGG depth must be one of {', '.join(map(str, VGG_BLOCKS))}")
     if config.arch == "resnet" and (config.depth or 18) not in RESNET_BLOCKS:

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 
 from dlkit import modelio, output, runtime
-from dlkit.errors import DlkitError
+from dlkit.errors import DlkitError, check_choice
 from dlkit.runtime import keras, tf
 
 STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker")
@@ -82,8 +82,7 @@ class Trainer:
     """Owns the strategy, precision, checkpoints and the final save of one training run."""
 
     def __init__(self, config: TrainConfig, output: str):
-        if config.precision not in PRECISIONS:
-            raise DlkitError(f"unknown precision {config.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        check_choice("precision", config.precision, PRECISIONS)
         self.config = config
         self.output = output
         if config.deterministic:

@@ -21,7 +21,7 @@ import numpy as np
 
 from dlkit import modelio
 from dlkit.decoding import beam_search
-from dlkit.errors import DlkitError
+from dlkit.errors import DlkitError, check_choice
 from dlkit.runtime import keras, tf
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
@@ -226,11 +226,10 @@ def _trim_padding(inputs, outputs, weights):
 
 def build_model(config: TranslatorConfig, source_vocab: int, target_vocab: int) -> "keras.Model":
     """The teacher-forced training graph; inference graphs reuse its layers by name."""
-    rnn = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}.get(config.cell)
-    if rnn is None:
-        raise DlkitError(f"unknown cell {config.cell!r}; choose lstm or gru")
-    if config.attention not in ("luong", "bahdanau"):
-        raise DlkitError(f"unknown attention {config.attention!r}; choose luong or bahdanau")
+    cells = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
+    check_choice("cell", config.cell, list(cells))
+    check_choice("attention", config.attention, ("luong", "bahdanau"))
+    rnn = cells[config.cell]
     decoder_units = config.units * (2 if config.bidirectional else 1)
 
     source = keras.Input((None,), dtype="int32", name="source")

@@ -12,7 +12,6 @@ self-trained tf-idf model to pretrained/geolocator and records it in the manifes
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -20,6 +19,9 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(HERE))
+from recipes import dlkit  # noqa: E402
+
 SHARED = os.environ.get("DLKIT_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
 ARTICLES = os.path.join(SHARED, "data", "geo_news", "articles.jsonl")
 GLOVE = os.path.join(SHARED, "data", "glove", "glove.6B.50d.50k.bin")
@@ -43,15 +45,6 @@ def split(work: str) -> tuple[str, str]:
         for i, line in enumerate(lines):
             (test_file if i in test else train_file).write(line)
     return paths
-
-
-def dlkit(*args: str) -> dict:
-    print("$ dlkit " + " ".join(args), file=sys.stderr, flush=True)
-    result = subprocess.run([sys.executable, "-m", "dlkit", *args, "--json", "--quiet"], capture_output=True,
-                            text=True, cwd=ROOT)
-    if result.returncode != 0:
-        sys.exit(f"dlkit {' '.join(args)} failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def baselines(train: str, test: str) -> dict:

@@ -13,12 +13,14 @@ tasks/sentiment/results.json; the models to --workdir (default /tmp/dlkit-sentim
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(HERE))
+from recipes import dlkit  # noqa: E402
+
 SHARED = os.environ.get("DLKIT_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
 SST2 = os.path.join(SHARED, "data", "sst2")
 GLOVE = os.path.join(SHARED, "data", "glove", "glove.6B.50d.50k.bin")
@@ -45,14 +47,6 @@ MODELS = {
                                "--fine-tune-embeddings", "--ensemble", "3"],
 }
 SHIPPED = "sentiment-sst2"
-
-
-def dlkit(*args: str) -> dict:
-    result = subprocess.run([sys.executable, "-m", "dlkit", *args, "--json", "-q"], cwd=ROOT,
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"dlkit {' '.join(args)} failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def run(name: str, workdir: str) -> dict:
