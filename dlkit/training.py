@@ -12,6 +12,7 @@ epoch (or every N steps) and the same command picks up from there.
     trainer.save(model, "model.keras")
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -177,6 +178,10 @@ class Trainer:
             shutil.rmtree(self.config.workdir or self.output.rstrip("/") + ".ckpt", ignore_errors=True)
         else:
             shutil.rmtree(self.workdir, ignore_errors=True)
+            # The chief may have removed the shared folder already, and this worker's
+            # last writes re-created it; an empty one is left to nobody, so remove it.
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.dirname(self.workdir))
 
     def _prepare_workdir(self) -> None:
         backup = os.path.join(self.workdir, "backup")
