@@ -18,7 +18,7 @@ import numpy as np
 
 from dlkit import backbones, modelio
 from dlkit.decoding import beam_search
-from dlkit.errors import DlkitError
+from dlkit.errors import DlkitError, check_choice
 from dlkit.images import image_dataset
 from dlkit.runtime import keras, tf
 from dlkit.text import Vocabulary, tokenize
@@ -39,12 +39,22 @@ class CaptionerConfig:
     min_count: int = 5
     max_length: int = 22  # words per caption, with the end token; longer ones are cut
     embedding_dim: int = 256
-    units: int = 384
-    dropout: float = 0.3
+    units: int = 512
+    # Flickr8k's 6,000 training images are learnt by heart within a few epochs: heavy dropout.
+    dropout: float = 0.5
+    # Show, Attend and Tell's "doubly stochastic" penalty, weight * mean((1 - sum over the
+    # caption's words of each region's attention)^2): spreads attention over the image
+    # instead of staring at one region for every word. 0 turns it off.
+    coverage: float = 1.0
     batch_size: int = 64
-    epochs: int = 15
+    epochs: int = 20
     learning_rate: float = 1e-3
+    # What picks the best epoch, stops training and halves the learning rate: bleu4
+    # (greedy captions of the validation images, the figure captioners are judged by) or
+    # the validation loss.
+    monitor: str = "bleu4"
     patience: int = 3
+    lr_patience: int = 1
     beam_size: int = 3
     length_alpha: float = 0.6
     # Share of images held out for validation when the dataset has no split files.
@@ -287,12 +297,39 @@ def build_model(config: CaptionerConfig, vocab_size: int, regions: int, channels
     decoded, _, _ = keras.layers.LSTM(config.units, return_sequences=True, return_state=True,
                                       dropout=config.dropout, name="decoder")(x, initial_state=[state_h, state_c])
     if config.attention:
-        context = keras.layers.Attention(score_mode="dot", name="attention")([decoded, memory])
+        context, scores = keras.layers.Attention(score_mode="dot", name="attention")(
+            [decoded, memory], return_attention_scores=True)
+        if config.coverage:
+            context = AttentionCoverage(config.coverage, name="coverage")([context, scores, decoder_in])
         decoded = keras.layers.Dense(config.units, activation="tanh", name="combine")(
             keras.layers.Concatenate()([decoded, context]))
     decoded = keras.layers.Dropout(config.dropout)(decoded)
     logits = keras.layers.Dense(vocab_size, name="logits", dtype="float32")(decoded)
     return keras.Model([features, decoder_in], logits, name="captioner")
+
+
+@keras.saving.register_keras_serializable(package="dlkit")
+class AttentionCoverage(keras.layers.Layer):
+    """Passes the attention context through and adds the doubly stochastic penalty
+    (see CaptionerConfig.coverage) over the caption's real words to the training loss."""
+
+    def __init__(self, weight: float, **kwargs):
+        super().__init__(**kwargs)
+        self.weight = weight
+        self.supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        return mask[0] if mask else None  # the context's own mask (its words)
+
+    def call(self, inputs):
+        context, scores, tokens = inputs  # scores: (batch, words, regions)
+        words = tf.cast(tf.not_equal(tokens, 0), scores.dtype)[..., None]
+        looked = tf.reduce_sum(scores * words, axis=1)
+        self.add_loss(self.weight * tf.reduce_mean(tf.square(1.0 - looked)))
+        return context
+
+    def get_config(self):
+        return {**super().get_config(), "weight": self.weight}
 
 
 class InferenceGraphs:
@@ -340,7 +377,7 @@ def train_captioner(data: CaptionData, output: str, config: CaptionerConfig | No
                     on_features: Callable[[int], None] | None = None) -> tuple["Captioner", dict]:
     """Caches features, builds the vocabulary from the training captions, trains with
     early stopping on validation loss, writes the model folder atomically."""
-    from dlkit.training import TrainConfig, Trainer
+    from dlkit.training import EpochScore, TrainConfig, Trainer, halve_on_plateau
 
     config = config or CaptionerConfig()
     say = on_message or (lambda message: None)
@@ -355,6 +392,7 @@ def train_captioner(data: CaptionData, output: str, config: CaptionerConfig | No
     vocab = Vocabulary([BOS, EOS] + vocab.tokens[2:])
     say(f"{len(train)} training and {len(val)} validation images, vocabulary of {len(vocab)} words")
     trainer = Trainer(train_config or TrainConfig(seed=config.seed, patience=config.patience), output)
+    check_choice("monitor", config.monitor, ("bleu4", "loss"))
     train_data = make_dataset(train, features, vocab, config, shuffle=True)
     val_data = make_dataset(val, features, vocab, config, shuffle=False)
     regions, channels = next(iter(features.values())).shape
@@ -363,9 +401,15 @@ def train_captioner(data: CaptionData, output: str, config: CaptionerConfig | No
         model.compile(keras.optimizers.Adam(config.learning_rate, clipnorm=5.0),
                       keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       weighted_metrics=["accuracy"], **trainer.compile_options())
+    captioner = Captioner(model, vocab, config, cache_dir)
+    if config.monitor == "bleu4":
+        scores = [EpochScore("val_bleu4", lambda: evaluate(captioner, val, beam_size=1)[0]["bleu4"]),
+                  halve_on_plateau("val_bleu4", config.lr_patience, min_delta=0.002)]
+    else:
+        scores = [halve_on_plateau("val_loss", config.lr_patience, min_delta=0.001, mode="min")]
     history = trainer.fit(model, trainer.distribute(train_data), trainer.distribute(val_data), config.epochs,
-                          callbacks=callbacks)
-    captioner = Captioner(model, vocab, config)
+                          callbacks=[*scores, *(callbacks or [])], monitor=f"val_{config.monitor}",
+                          mode="max" if config.monitor == "bleu4" else "min")
     if trainer.is_chief:
         captioner.save(output, {"history": history, "layout": data.layout})
     trainer.finish()
@@ -416,7 +460,8 @@ class Captioner:
         memory = np.repeat(memory, beam, 0)
         best = beam_search(lambda tokens, states: self.graphs.step(tokens, states, memory), states,
                            len(features), beam, self.vocab.ids[BOS], self.vocab.ids[EOS], self.config.max_length,
-                           self.config.length_alpha, with_attention)
+                           self.config.length_alpha, with_attention,
+                           banned=(0, self.vocab.ids[Vocabulary.UNK], self.vocab.ids[BOS]))
         captions = []
         for h in best:
             tokens = self.vocab.decode(h.tokens)

@@ -21,10 +21,11 @@ class Hypothesis:
 
 def beam_search(step: Callable, states: list[np.ndarray], batch: int, beam: int, bos: int, eos: int,
                 max_steps: int, alpha: float = 0.6, with_attention: bool = False,
-                min_length: int = 1) -> list[Hypothesis]:
+                min_length: int = 1, banned: tuple[int, ...] = ()) -> list[Hypothesis]:
     """The best hypothesis per input. `states` hold one row per input; they are repeated
     for the beams here. `beam` 1 is greedy decoding. Outputs have at least `min_length`
-    tokens: an empty caption or translation is never the answer.
+    tokens: an empty caption or translation is never the answer, and never contain a
+    `banned` token (padding, <unk>, the start token).
 
     The first beam of each input follows the greedy path to its end: a narrow beam can
     prune that path, and the answer would then score below greedy decoding's."""
@@ -38,8 +39,9 @@ def beam_search(step: Callable, states: list[np.ndarray], batch: int, beam: int,
     greedy = [True] * batch  # still following the greedy path in the first beam
     for t in range(max_steps):
         log_probs, states, attention = step(tokens, states)
+        log_probs = log_probs.copy()
+        log_probs[:, list(banned)] = -np.inf
         if t < min_length:
-            log_probs = log_probs.copy()
             log_probs[:, eos] = -np.inf
         vocab = log_probs.shape[1]
         total = (scores.reshape(-1, 1) + log_probs).reshape(batch, beam * vocab)

@@ -123,7 +123,7 @@ def quantize(source: str, target: str) -> dict:
     about a quarter of their float32 size, where most of a text model's weights are.
     Recurrent and convolution layers keep float32. Returns sizes and the layers changed."""
     # Modules whose layers dlkit models use, so that safe-mode loading knows them.
-    from dlkit import geolocate, sentiment  # noqa: F401
+    from dlkit import caption, geolocate, sentiment  # noqa: F401
 
     if os.path.abspath(source) == os.path.abspath(target):
         raise DlkitError("write the quantized model to a new path (-o), not over the original")

@@ -23,16 +23,19 @@ def save_figure(figure, path: str) -> None:
 
 
 def training_curves(history: dict, path: str, title: str = "") -> None:
-    """One panel per metric (loss, accuracy, ...), training and validation together."""
+    """One panel per metric (loss, accuracy, ...), training and validation together;
+    validation-only scores (BLEU from decoding) get a panel of their own."""
     plt = _pyplot()
-    metrics = [k for k, v in history.items() if isinstance(v, list) and not k.startswith(("val_", "learning_rate"))]
+    series = [k for k, v in history.items() if isinstance(v, list) and not k.startswith("learning_rate")]
+    metrics = [k for k in series if not k.startswith("val_")]
+    metrics += [k[4:] for k in series if k.startswith("val_") and k[4:] not in metrics]
     figure, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.4), squeeze=False)
     for axis, metric in zip(axes[0], metrics):
-        epochs = range(1, len(history[metric]) + 1)
-        axis.plot(epochs, history[metric], marker="o", label="train")
+        if metric in history:
+            axis.plot(range(1, len(history[metric]) + 1), history[metric], marker="o", color="C0", label="train")
         if f"val_{metric}" in history:
             axis.plot(range(1, len(history[f"val_{metric}"]) + 1), history[f"val_{metric}"], marker="o",
-                      label="validation")
+                      color="C1", label="validation")
         axis.set_xlabel("epoch")
         axis.set_title(metric)
         axis.grid(alpha=0.3)

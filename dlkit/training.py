@@ -238,6 +238,27 @@ class _HistoryLog(keras.callbacks.Callback):
         modelio.write_json(self.path, {"history": self.history, "seconds": seconds})
 
 
+class EpochScore(keras.callbacks.Callback):
+    """Adds `logs[name] = score()` at the end of each epoch (a validation score that is not
+    a Keras metric, such as BLEU from decoding), before the callbacks after it (early
+    stopping, learning-rate plateaus, checkpoints) read the logs."""
+
+    def __init__(self, name: str, score):
+        super().__init__()
+        self.name, self.score = name, score
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs[self.name] = float(self.score())
+
+
+def halve_on_plateau(monitor: str, patience: int, min_delta: float, mode: str = "max") -> "keras.callbacks.Callback":
+    """Halves the learning rate when `monitor` stalls for `patience` epochs (place it after
+    the EpochScore that adds a score)."""
+    return keras.callbacks.ReduceLROnPlateau(monitor, mode=mode, factor=0.5, patience=patience,
+                                             min_delta=min_delta, min_lr=1e-5, verbose=0)
+
+
 class ProgressBar(keras.callbacks.Callback):
     """Shows training progress on stderr: one bar over all steps of all epochs."""
 

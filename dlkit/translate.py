@@ -313,26 +313,12 @@ class InferenceGraphs:
 
 # ---- Training --------------------------------------------------------------------------
 
-class BleuCallback(keras.callbacks.Callback):
-    """Adds `val_bleu` (sacreBLEU, greedy decoding) to each epoch's logs, before early
-    stopping and checkpointing read them."""
-
-    def __init__(self, translator: "Translator", sources: list[str], refs: list[list[str]]):
-        super().__init__()
-        self.translator, self.sources, self.refs = translator, sources, refs
-
-    def on_epoch_end(self, epoch, logs=None):
-        hypotheses = [r.text for r in self.translator.translate(self.sources, beam_size=1)]
-        if logs is not None:
-            logs["val_bleu"] = corpus_scores(hypotheses, self.refs)["bleu"]
-
-
 def train_translator(train: Pairs, validation: Pairs, output: str, config: TranslatorConfig | None = None,
                      train_config=None, callbacks: list | None = None,
                      on_message: Callable[[str], None] | None = None) -> tuple["Translator", dict]:
     """Learns subwords, trains with validation BLEU each epoch (the best epoch is kept,
     training stops when it stalls), writes the model folder atomically."""
-    from dlkit.training import TrainConfig, Trainer
+    from dlkit.training import EpochScore, TrainConfig, Trainer, halve_on_plateau
 
     config = config or TranslatorConfig()
     say = on_message or (lambda message: None)
@@ -349,20 +335,19 @@ def train_translator(train: Pairs, validation: Pairs, output: str, config: Trans
                       weighted_metrics=["accuracy"], **trainer.compile_options())
     translator = Translator(model, src, tgt, config)
     sources, refs = references(validation)
-    bleu = BleuCallback(translator, sources[: config.bleu_sentences], refs[: config.bleu_sentences])
+    sources, refs = sources[: config.bleu_sentences], refs[: config.bleu_sentences]
+
+    def greedy_bleu() -> float:
+        return corpus_scores([t.text for t in translator.translate(sources, beam_size=1)], refs)["bleu"]
+
     history = trainer.fit(model, trainer.distribute(train_data), trainer.distribute(val_data), config.epochs,
-                          callbacks=[bleu, _halve_on_plateau(config), *(callbacks or [])],
+                          callbacks=[EpochScore("val_bleu", greedy_bleu),
+                                     halve_on_plateau("val_bleu", config.lr_patience, 0.1), *(callbacks or [])],
                           monitor="val_bleu", mode="max")
     if trainer.is_chief:
         translator.save(output, {"history": history})
     trainer.finish()
     return translator, history
-
-
-def _halve_on_plateau(config: TranslatorConfig) -> "keras.callbacks.Callback":
-    """Reads the val_bleu that BleuCallback adds, so it must come after it."""
-    return keras.callbacks.ReduceLROnPlateau("val_bleu", mode="max", factor=0.5, patience=config.lr_patience,
-                                             min_delta=0.1, min_lr=1e-5, verbose=0)
 
 
 # ---- Inference -------------------------------------------------------------------------

@@ -58,6 +58,7 @@ def test_each_layout_trains_and_captions_with_vocabulary_words(flickr, cli_run, 
     assert summary["layout"] == name and f"{name} layout" in stderr
     if layout == "kaggle":  # the missing image and the malformed line are skipped with a warning
         assert summary["skipped"] == 2 and "gone.jpg: image missing" in stderr and "malformed" in stderr
+    assert 0 <= summary["val_bleu4"] <= 1  # greedy validation BLEU-4 picks the epoch by default
     vocab = set(Vocabulary.load(str(out / "vocab.json")).tokens)
     photos = sorted((flickr / layout).glob("*/*.jpg"))[:3]
     result, records, _ = cli_run(["caption", "--model", out, *photos, "--beam-size", "2"])
@@ -82,6 +83,11 @@ def test_evaluate_and_attention_map(flickr, cli_run, tmp_path, photos):
     assert result.exit_code == 0 and picture.stat().st_size > 5000
     result, records, stderr = cli_run(["caption", "--model", out, photos / "skimage_README.txt"])
     assert result.exit_code == 1 and "not an image" in records[0]["error"]
+    small = tmp_path / "captioner-int8"  # the shipped captioner is stored this way
+    result, records, stderr = cli_run(["quantize", out, "-o", small, "--json"])
+    assert result.exit_code == 0 and "logits" in records[0]["layers"], stderr
+    result, records, stderr = cli_run(["caption", "--model", small, photos / "horse.png"])
+    assert result.exit_code == 0 and records[0]["caption"].endswith("."), stderr
 
 
 def test_beam_search_returns_the_best_scoring_sequence():
@@ -110,6 +116,9 @@ def test_beam_search_returns_the_best_scoring_sequence():
     assert found.tokens == best_tokens and np.isclose(found.score, best_score)
     greedy = beam_search(step, [np.zeros((1, 1))], 1, 1, 0, eos, steps)[0]
     assert greedy.score <= found.score + 1e-9 and len(greedy.tokens) >= 1
+    for width in (1, 3):  # a banned token (<unk>, say) is never written, however likely
+        banned = beam_search(step, [np.zeros((1, 1))], 1, width, 0, eos, steps, banned=(best_tokens[0],))[0]
+        assert best_tokens[0] not in banned.tokens and banned.score < found.score
 
 
 def test_shipped_captioner_sees_an_animal_in_the_horse_silhouette(cli_run, photos):
@@ -118,3 +127,17 @@ def test_shipped_captioner_sees_an_animal_in_the_horse_silhouette(cli_run, photo
     assert result.exit_code == 0, stderr
     words = set(records[0]["caption"].lower().rstrip(".").split())
     assert words & {"horse", "horses", "pony", "animal", "dog", "dogs", "cow", "cat", "animals"}
+
+
+def test_coverage_penalty_counts_the_real_words_only():
+    """Show, Attend and Tell's doubly stochastic penalty: zero when every region gets one
+    unit of attention over the caption; padding after the caption does not count."""
+    from dlkit.caption import AttentionCoverage
+
+    layer = AttentionCoverage(2.0)
+    scores = np.array([[[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]]], np.float32)  # 3 steps x 2 regions
+    context = np.ones((1, 3, 4), np.float32)
+    out = layer([context, scores, np.array([[7, 8, 0]])])  # the third step is padding
+    assert np.allclose(out, context) and np.isclose(float(sum(layer.losses)), 0.0)
+    layer([context, scores, np.array([[7, 8, 9]])])  # each region gets 1.5: 2 * 0.5^2
+    assert np.isclose(float(sum(layer.losses)), 0.5)

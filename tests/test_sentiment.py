@@ -253,8 +253,45 @@ def test_pretrained_embeddings_initialize_and_freeze(slices, data, tmp_path):
     vocabulary = Vocabulary.load(str(tmp_path / "glove" / "vocab.json"))
     embedding = model.get_layer("embedding")
     assert not embedding.trainable and embedding.output_dim == 50
+    vectors = load_embeddings(str(glove))
     film = vocabulary.ids["film"]
-    np.testing.assert_allclose(np.asarray(embedding.embeddings)[film], load_embeddings(str(glove))["film"])
+    np.testing.assert_allclose(np.asarray(embedding.embeddings)[film], vectors["film"])
+    # Words the slice never shows come from the file (frozen: mapped onto themselves).
+    assert len(vocabulary) == config.expand_vocabulary and "warmly" in vocabulary.ids
+    np.testing.assert_allclose(np.asarray(embedding.embeddings)[vocabulary.ids["warmly"]], vectors["warmly"],
+                               atol=1e-4)
+
+
+def test_vocabulary_expansion_maps_unseen_words_as_training_moved_the_seen_ones():
+    from gensim.models import KeyedVectors
+
+    from dlkit import sentiment
+    from dlkit.text import Vocabulary
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(30)]
+    vectors = KeyedVectors(4)
+    vectors.add_vectors(words, rng.normal(size=(30, 4)).astype(np.float32))
+    vocabulary = Vocabulary(words[:20] + ["typo"])  # "typo" has no vector
+    config = sentiment.SentimentConfig(units=3, embeddings="vectors")
+
+    def build(size):
+        return sentiment.build_model(config, size, ["negative", "positive"], 4)
+
+    model = build(len(vocabulary))
+    rows = model.get_layer("embedding").get_weights()[0]
+    shift, bias = rng.normal(size=(4, 4)), rng.normal(size=4)  # "fine-tuning" moved every seen word alike
+    for w in words[:20]:
+        rows[vocabulary.ids[w]] = vectors[w] @ shift + bias
+    model.get_layer("embedding").set_weights([rows])
+    grown, expanded = sentiment.expand_vocabulary(model, vocabulary, vectors, len(vocabulary) + 2, build)
+    assert grown.tokens == vocabulary.tokens + ["w20", "w21"]
+    grown_rows = expanded.get_layer("embedding").get_weights()[0]
+    np.testing.assert_allclose(grown_rows[: len(vocabulary)], rows, atol=1e-6)
+    for w in ("w20", "w21"):
+        np.testing.assert_allclose(grown_rows[grown.ids[w]], vectors[w] @ shift + bias, atol=1e-4)
+    ids = np.array([[2, 3, 22]])
+    np.testing.assert_allclose(expanded(ids), model(ids), atol=1e-6)  # known texts score as before
 
 
 def test_interrupted_training_resumes(slices, tmp_path):

@@ -85,11 +85,11 @@ def test_json_scores_attention_map_and_evaluation(translator_dir, cli_run, tmp_p
 
 def test_learning_rate_halves_when_bleu_stalls():
     from dlkit.runtime import keras
-    from dlkit.translate import TranslatorConfig, _halve_on_plateau
+    from dlkit.training import halve_on_plateau
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(keras.optimizers.Adam(0.01), "mse")
-    schedule = _halve_on_plateau(TranslatorConfig(lr_patience=1))
+    schedule = halve_on_plateau("val_bleu", patience=1, min_delta=0.1)
     schedule.set_model(model)
     schedule.on_train_begin()
     rates = []

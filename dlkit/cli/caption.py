@@ -30,8 +30,14 @@ def _load(model):
 @click.option("--epochs", type=click.IntRange(1), default=DEFAULTS.epochs, show_default=True)
 @click.option("-b", "--batch-size", type=click.IntRange(1), default=DEFAULTS.batch_size, show_default=True)
 @click.option("--lr", type=float, default=DEFAULTS.learning_rate, show_default=True)
+@click.option("--coverage", type=click.FloatRange(0), default=DEFAULTS.coverage, show_default=True,
+              help="Weight of the penalty that spreads attention over the image (0: off).")
+@click.option("--monitor", type=click.Choice(["bleu4", "loss"]), default=DEFAULTS.monitor, show_default=True,
+              help="Validation figure that keeps the best epoch, stops training and halves the learning rate.")
 @click.option("--patience", type=click.IntRange(1), default=DEFAULTS.patience, show_default=True,
-              help="Early stopping on validation loss, in epochs.")
+              help="Early stopping: epochs without a better --monitor figure.")
+@click.option("--lr-patience", type=click.IntRange(1), default=DEFAULTS.lr_patience, show_default=True,
+              help="Epochs without a better --monitor figure before the learning rate halves.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Where image features are cached [default: $DLKIT_CACHE or ~/.cache/dlkit].")
 @training_options
@@ -39,7 +45,7 @@ def _load(model):
 @device_option
 @handle_errors
 def train_captioner(data_dir, out, backbone, attention, min_count, max_length, embedding_dim, units, dropout, epochs,
-                    batch_size, lr, patience, cache_dir, json_lines, quiet, verbose, device, **kwargs):
+                    batch_size, lr, coverage, monitor, patience, lr_patience, cache_dir, json_lines, quiet, verbose, device, **kwargs):
     """Train an image captioner on DATA_DIR: Flickr8k as on Kaggle (Images/ +
     captions.txt), the original Flickr8k (Flickr8k.token.txt + split files) or COCO
     (captions_*.json). Image features are computed once and cached.
@@ -51,13 +57,14 @@ def train_captioner(data_dir, out, backbone, attention, min_count, max_length, e
       dlkit caption photo.jpg --model captioner/
     """
     from dlkit import plots
-    from dlkit.training import ProgressBar
+    from dlkit.training import ProgressBar, summary
 
     seed = kwargs.get("seed") or 0
     start(device, seed, quiet)
     config = CaptionerConfig(backbone=backbone, attention=attention, min_count=min_count, max_length=max_length,
                              embedding_dim=embedding_dim, units=units, dropout=dropout, batch_size=batch_size,
-                             epochs=epochs, learning_rate=lr, patience=patience, seed=seed)
+                             coverage=coverage, epochs=epochs, learning_rate=lr, monitor=monitor, patience=patience,
+                             lr_patience=lr_patience, seed=seed)
     data = read_dataset(data_dir, config.val_fraction)
     output.info(f"{data_dir}: {data.layout} layout; " + ", ".join(f"{k} {len(v)} images"
                                                                     for k, v in data.splits.items()))
@@ -77,10 +84,8 @@ def train_captioner(data_dir, out, backbone, attention, min_count, max_length, e
     curves = out.rstrip("/") + ".curves.png"
     plots.training_curves(history, curves, title="captioner")
     out_table = output.Output(json_lines)
-    out_table.emit({"input": data_dir, "model": out, "layout": data.layout, "vocabulary": len(captioner.vocab),
-                    "epochs": len(history["loss"]), "loss": round(history["loss"][-1], 4),
-                    "val_loss": round(history["val_loss"][-1], 4), "seconds": round(history["seconds"], 1),
-                    "skipped": len(data.skipped), "curves": curves})
+    out_table.emit(summary(history, input=data_dir, model=out, layout=data.layout, vocabulary=len(captioner.vocab),
+                           skipped=len(data.skipped), curves=curves))
     raise SystemExit(out_table.close())
 
 

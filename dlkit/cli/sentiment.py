@@ -42,6 +42,9 @@ def _data_options(fn):
               help="Pretrained word vectors to start from (word2vec binary/text, GloVe text, gensim).")
 @click.option("--freeze-embeddings/--fine-tune-embeddings", default=DEFAULTS.freeze_embeddings, show_default=True,
               help="Keep --embeddings fixed, or train them with the rest.")
+@click.option("--expand-vocabulary", type=click.IntRange(0), default=DEFAULTS.expand_vocabulary, show_default=True,
+              help="With --embeddings: grow the vocabulary to this many words from the vectors file, so that words "
+                   "never seen in training keep a (linearly mapped) vector instead of <unk>; 0: off.")
 @click.option("--allow-pickle", is_flag=True,
               help="Read a gensim native --embeddings file (a pickle: trusted files only).")
 @click.option("--max-length", type=click.IntRange(1), default=DEFAULTS.max_length, show_default=True,
@@ -72,8 +75,8 @@ def _data_options(fn):
 @device_option
 @handle_errors
 def train_sentiment(data, output_dir, validation, text_col, label_col, label_names, arch, cell, embeddings,
-                    freeze_embeddings, allow_pickle, max_length, vocab_size, min_count, embedding_dim, units, layers, ensemble,
-                    pooling, dropout, epochs, batch_size, learning_rate, patience, json_lines, quiet, verbose, device,
+                    freeze_embeddings, expand_vocabulary, allow_pickle, max_length, vocab_size, min_count, embedding_dim,
+                    units, layers, ensemble, pooling, dropout, epochs, batch_size, learning_rate, patience, json_lines, quiet, verbose, device,
                     **kwargs):
     """Train a sentiment classifier on DATA; write the model folder OUTPUT.
 
@@ -93,7 +96,8 @@ def train_sentiment(data, output_dir, validation, text_col, label_col, label_nam
     config = SentimentConfig(
         arch=arch, cell=cell, max_length=max_length, vocab_size=vocab_size, min_count=min_count,
         embedding_dim=embedding_dim, embeddings=embeddings, freeze_embeddings=freeze_embeddings,
-        allow_pickle=allow_pickle, units=units, layers=layers, ensemble=ensemble, pooling=pooling, dropout=dropout, epochs=epochs, batch_size=batch_size,
+        expand_vocabulary=expand_vocabulary, allow_pickle=allow_pickle, units=units, layers=layers, ensemble=ensemble,
+        pooling=pooling, dropout=dropout, epochs=epochs, batch_size=batch_size,
         learning_rate=learning_rate, text_col=text_col, label_col=label_col, label_names=_names(label_names))
     summary = train(data, output_dir, config, train_config(kwargs, patience=patience or None), validation)
     out = output.Output(json_lines)
