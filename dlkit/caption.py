@@ -376,7 +376,8 @@ def train_captioner(data: CaptionData, output: str, config: CaptionerConfig | No
                     on_message: Callable[[str], None] | None = None,
                     on_features: Callable[[int], None] | None = None) -> tuple["Captioner", dict]:
     """Caches features, builds the vocabulary from the training captions, trains with
-    early stopping on validation loss, writes the model folder atomically."""
+    greedy validation BLEU-4 (or the validation loss, see CaptionerConfig.monitor) picking
+    the epoch, halving the learning rate and stopping, writes the model folder atomically."""
     from dlkit.training import EpochScore, TrainConfig, Trainer, halve_on_plateau
 
     config = config or CaptionerConfig()

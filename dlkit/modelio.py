@@ -134,7 +134,10 @@ def quantize(source: str, target: str) -> dict:
         with warnings.catch_warnings():
             # Keras names every layer it leaves as it is (dropout, LSTM, ...): expected here.
             warnings.filterwarnings("ignore", message=".*does not have a `quantize` method")
-            model.quantize("int8")
+            # Only layers of the model's graph (nested models included): Dense layers that a
+            # custom layer builds for itself (AttentionPooling's scorer) are re-created in
+            # float32 on loading, and their int8 weights would not fit.
+            model.quantize("int8", filters=lambda layer: id(layer) in _graph_layers(model))
     except Exception as e:
         raise DlkitError(f"cannot quantize {source}: {str(e).splitlines()[0][:200]}") from None
     layers = [layer.name for layer in model.layers if "int8" in layer.dtype_policy.name]
@@ -148,6 +151,15 @@ def quantize(source: str, target: str) -> dict:
         save_model(model, target)
     return {"input": source, "output": target, "layers": layers,
             "mb_before": round(_size(source) / 1e6, 2), "mb_after": round(_size(target) / 1e6, 2)}
+
+
+def _graph_layers(model: "keras.Model") -> set[int]:
+    found = set()
+    for layer in model.layers:
+        found.add(id(layer))
+        if isinstance(layer, keras.Model):
+            found |= _graph_layers(layer)
+    return found
 
 
 def _size(path: str) -> int:

@@ -582,7 +582,6 @@ def expand_vocabulary(model: "keras.Model", vocabulary: Vocabulary, vectors, lim
     embedding row for each new word: its pretrained vector through the least-squares
     linear map (with bias) that takes the pretrained vectors of the trained words to their
     fine-tuned rows. Existing rows are unchanged, so known texts score as before."""
-    trained = model.get_layer("embedding").get_weights()[0]
     new = [w for w in vectors.index_to_key[:limit] if w not in vocabulary.ids][: max(0, limit - len(vocabulary))]
     shared = [w for w in vocabulary.tokens[2:] if w in vectors.key_to_index]
     if not new or not shared:
@@ -591,6 +590,7 @@ def expand_vocabulary(model: "keras.Model", vocabulary: Vocabulary, vectors, lim
     def with_bias(words: list[str]) -> np.ndarray:
         return np.hstack([np.stack([vectors[w] for w in words]), np.ones((len(words), 1), np.float32)])
 
+    trained = model.get_layer("embedding").get_weights()[0]
     mapping = np.linalg.lstsq(with_bias(shared), trained[[vocabulary.ids[w] for w in shared]], rcond=None)[0]
     rows = np.vstack([trained, with_bias(new) @ mapping]).astype(trained.dtype)
     grown = Vocabulary(vocabulary.tokens[2:] + new)

@@ -183,6 +183,11 @@ def test_stacked_layers_with_attention_pooling(cli_run, slices, data, tmp_path):
     assert any(isinstance(layer, AttentionPooling) for layer in loaded.layers)
     metrics, _ = _evaluate(cli_run, data / GLUE_DEV, model)
     assert metrics["accuracy"] > 0.6, metrics
+    # int8 leaves the scorer inside AttentionPooling alone (it is rebuilt in float32 on loading)
+    result, records, stderr = cli_run(["quantize", model, "-o", tmp_path / "int8", "--json"])
+    assert result.exit_code == 0, stderr
+    small, _ = _evaluate(cli_run, data / GLUE_DEV, tmp_path / "int8")
+    assert abs(small["accuracy"] - metrics["accuracy"]) < 0.02
 
     # padding gets no weight: the pooled vector ignores what lies under the mask
     pool = AttentionPooling()

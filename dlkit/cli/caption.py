@@ -53,7 +53,7 @@ def train_captioner(data_dir, out, backbone, attention, min_count, max_length, e
     \b
     Examples:
       dlkit train-captioner flickr8k/ -o captioner/
-      dlkit train-captioner coco/ -o coco-captioner/ --units 512 --epochs 20
+      dlkit train-captioner coco/ -o coco-captioner/ --min-count 10 --epochs 30
       dlkit caption photo.jpg --model captioner/
     """
     from dlkit import plots

@@ -76,8 +76,8 @@ def _data_options(fn):
 @handle_errors
 def train_sentiment(data, output_dir, validation, text_col, label_col, label_names, arch, cell, embeddings,
                     freeze_embeddings, expand_vocabulary, allow_pickle, max_length, vocab_size, min_count, embedding_dim,
-                    units, layers, ensemble, pooling, dropout, epochs, batch_size, learning_rate, patience, json_lines, quiet, verbose, device,
-                    **kwargs):
+                    units, layers, ensemble, pooling, dropout, epochs, batch_size, learning_rate, patience, json_lines,
+                    quiet, verbose, device, **kwargs):
     """Train a sentiment classifier on DATA; write the model folder OUTPUT.
 
     DATA is a folder with one subfolder of .txt files per label (aclImdb: train/pos,
@@ -96,8 +96,8 @@ def train_sentiment(data, output_dir, validation, text_col, label_col, label_nam
     config = SentimentConfig(
         arch=arch, cell=cell, max_length=max_length, vocab_size=vocab_size, min_count=min_count,
         embedding_dim=embedding_dim, embeddings=embeddings, freeze_embeddings=freeze_embeddings,
-        expand_vocabulary=expand_vocabulary, allow_pickle=allow_pickle, units=units, layers=layers, ensemble=ensemble,
-        pooling=pooling, dropout=dropout, epochs=epochs, batch_size=batch_size,
+        expand_vocabulary=expand_vocabulary, allow_pickle=allow_pickle, units=units,
+        layers=layers, ensemble=ensemble, pooling=pooling, dropout=dropout, epochs=epochs, batch_size=batch_size,
         learning_rate=learning_rate, text_col=text_col, label_col=label_col, label_names=_names(label_names))
     summary = train(data, output_dir, config, train_config(kwargs, patience=patience or None), validation)
     out = output.Output(json_lines)
