@@ -137,7 +137,8 @@ def quantize(source: str, target: str) -> dict:
             # Only layers of the model's graph (nested models included): Dense layers that a
             # custom layer builds for itself (AttentionPooling's scorer) are re-created in
             # float32 on loading, and their int8 weights would not fit.
-            model.quantize("int8", filters=lambda layer: id(layer) in _graph_layers(model))
+            graph = _graph_layers(model)
+            model.quantize("int8", filters=lambda layer: id(layer) in graph)
     except Exception as e:
         raise DlkitError(f"cannot quantize {source}: {str(e).splitlines()[0][:200]}") from None
     layers = [layer.name for layer in model.layers if "int8" in layer.dtype_policy.name]

@@ -45,7 +45,8 @@ def _load(model):
 @device_option
 @handle_errors
 def train_captioner(data_dir, out, backbone, attention, min_count, max_length, embedding_dim, units, dropout, epochs,
-                    batch_size, lr, coverage, monitor, patience, lr_patience, cache_dir, json_lines, quiet, verbose, device, **kwargs):
+                    batch_size, lr, coverage, monitor, patience, lr_patience, cache_dir, json_lines, quiet, verbose,
+                    device, **kwargs):
     """Train an image captioner on DATA_DIR: Flickr8k as on Kaggle (Images/ +
     captions.txt), the original Flickr8k (Flickr8k.token.txt + split files) or COCO
     (captions_*.json). Image features are computed once and cached.
