@@ -387,3 +387,13 @@ def test_label_map_names_binary_labels():
     assert label_map(["pos", "neg"], ("bad", "good")) == {"neg": "bad", "pos": "good"}
     with pytest.raises(DlkitError, match="2 names for 3 labels"):
         label_map(["a", "b", "c"], ("x", "y"))
+
+
+def test_unknown_compounds_are_read_as_their_parts():
+    from dlkit.sentiment import encode
+    from dlkit.text import Vocabulary
+
+    vocabulary = Vocabulary(["a", "bone", "crushing", "well-made", "film"])
+    ids = vocabulary.ids
+    (row,) = encode(["A bone-crushing, well-made film"], vocabulary, 50)
+    assert list(row) == [ids["a"], ids["bone"], ids["crushing"], 1, ids["well-made"], ids["film"]]  # 1: ","
