@@ -3,6 +3,7 @@
 import csv
 import itertools
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -50,7 +51,7 @@ def _train(cli_run, data, out, tmp_path, *options):
 
 @pytest.mark.parametrize("layout,name", [("kaggle", "flickr8k-kaggle"), ("original", "flickr8k"), ("coco", "coco")])
 def test_each_layout_trains_and_captions_with_vocabulary_words(flickr, cli_run, tmp_path, layout, name):
-    from dlkit.text import Vocabulary
+    from dlkit.text.tokens import Vocabulary
 
     out = tmp_path / "captioner"
     # COCO's run picks its epoch by the validation loss; the others by greedy validation BLEU-4.
@@ -95,11 +96,42 @@ def test_evaluate_and_attention_map(flickr, cli_run, tmp_path, photos):
     result, records, stderr = cli_run(["caption", "--model", small, photos / "horse.png"])
     assert result.exit_code == 0 and records[0]["caption"].endswith("."), stderr
 
+    fewer = tmp_path / "fewer-words"  # a vocabulary that does not fit the model
+    shutil.copytree(out, fewer)
+    vocab = json.loads((fewer / "vocab.json").read_text())
+    (fewer / "vocab.json").write_text(json.dumps({"tokens": vocab["tokens"][:-3]}))
+    wrong = tmp_path / "wrong-monitor"
+    shutil.copytree(out, wrong)
+    saved = json.loads((wrong / "config.json").read_text())
+    saved["config"]["monitor"] = "accuracy"
+    (wrong / "config.json").write_text(json.dumps(saved))
+    for folder, message in [(fewer, "entries, but the model's embedding layer has"),
+                            (wrong, "config.json: monitor must be one of bleu4, loss")]:
+        result, _, stderr = cli_run(["caption", "--model", folder, photos / "horse.png"])
+        assert result.exit_code == 1 and message in stderr and "Traceback" not in stderr, stderr
+
+
+def test_library_predictor_streams_records_and_errors(photos):
+    """load() without a path is the shipped captioner; predict() answers each item."""
+    from dlkit.core.inputs import iter_paths
+    from dlkit.tasks import captioner
+
+    records = list(captioner.load().predict(iter_paths([str(photos / "horse.png"), str(photos / "nowhere.png")])))
+    assert [r["input"] for r in records] == [str(photos / "horse.png"), str(photos / "nowhere.png")]
+    assert records[0]["caption"].endswith(".") and records[0]["score"] <= 0 and "error" in records[1]
+
+
+def test_training_refuses_an_output_it_cannot_write_before_any_work(flickr, cli_run, tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("a file where the captioner's parent folder would go")
+    result, _, stderr = _train(cli_run, flickr / "kaggle", taken / "captioner", tmp_path)
+    assert result.exit_code == 1 and "is not a folder" in stderr and "layout" not in stderr, stderr
+
 
 def test_beam_search_returns_the_best_scoring_sequence():
     """On a small random model, a wide beam finds what exhaustive search finds; greedy
     never beats it."""
-    from dlkit.decoding import beam_search
+    from dlkit.core.decoding import beam_search
 
     rng = np.random.default_rng(0)
     vocab, eos, steps = 4, 3, 4
@@ -138,7 +170,7 @@ def test_shipped_captioner_sees_an_animal_in_the_horse_silhouette(cli_run, photo
 def test_coverage_penalty_counts_the_real_words_only():
     """Show, Attend and Tell's doubly stochastic penalty: zero when every region gets one
     unit of attention over the caption; padding after the caption does not count."""
-    from dlkit.caption import AttentionCoverage
+    from dlkit.tasks.captioner.layers import AttentionCoverage
 
     layer = AttentionCoverage(2.0)
     scores = np.array([[[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]]], np.float32)  # 3 steps x 2 regions

@@ -60,8 +60,8 @@ def test_bad_items_are_reported_and_the_batch_goes_on(cli_run, photos, tmp_path)
 
 
 def test_image_modes_load_as_rgb(photos, tmp_path):
-    from dlkit.images import load_image
-    from dlkit.errors import ItemError
+    from dlkit.vision.images import load_image
+    from dlkit.core.errors import ItemError
 
     rgb = Image.open(photos / "chelsea.png").convert("RGB")  # 451x300
     rgb.convert("CMYK").save(tmp_path / "cmyk.jpg")
@@ -95,14 +95,14 @@ def test_table_output_in_a_terminal_style_run(cli_run, photos, tmp_path):
 
 
 def test_own_model_with_stored_class_names(cli_run, photos, tmp_path):
-    from dlkit import modelio
-    from dlkit.runtime import keras
+    from dlkit.core import layers, modelio
+    from dlkit.core.runtime import keras
 
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.Rescaling(1 / 255)(inputs)
     x = keras.layers.GlobalAveragePooling2D()(x)
     x = keras.layers.Dense(2, activation="softmax")(x)
-    model = keras.Model(inputs, modelio.ClassNames(["light", "dark"])(x))
+    model = keras.Model(inputs, layers.ClassNames(["light", "dark"])(x))
     path = tmp_path / "tiny.keras"
     modelio.save_model(model, str(path))
     assert os.listdir(tmp_path) == ["tiny.keras"]  # no temporary file left behind
@@ -116,9 +116,28 @@ def test_own_model_with_stored_class_names(cli_run, photos, tmp_path):
     result, _, stderr = cli_run(["classify", "--model", broken, photos / "chelsea.png"])
     assert result.exit_code == 1 and "not a Keras model file" in stderr and "Traceback" not in stderr
 
+    # stored class names that do not fit the outputs: a damaged model, refused on load
+    wrong = tmp_path / "wrong.keras"
+    modelio.save_model(keras.Model(inputs, layers.ClassNames(["a", "b", "c"])(x)), str(wrong))
+    result, _, stderr = cli_run(["classify", "--model", wrong, photos / "chelsea.png"])
+    assert result.exit_code == 1 and "names 3 classes but has 2 outputs" in stderr
+
+
+def test_library_predictor_streams_records_like_the_cli(cli_run, photos):
+    """load(None) is the ImageNet classifier; predict() answers plain paths in order."""
+    from dlkit.tasks import classifier
+
+    predictor = classifier.load(None, classifier.ClassifyConfig(top_k=2, batch_size=2))
+    paths = [str(photos / "chelsea.png"), str(photos / "missing.png"), str(photos / "coffee.png")]
+    records = list(predictor.predict(paths))
+    assert [r["input"] for r in records] == paths
+    assert records[1] == {"input": paths[1], "error": "no such file"}
+    _, from_cli, _ = cli_run(["classify", "-k", "2", paths[0], paths[2]])
+    assert [records[0], records[2]] == from_cli
+
 
 def test_weights_file_gives_the_same_predictions(cli_run, photos, tmp_path):
-    from dlkit import backbones
+    from dlkit.vision import backbones
 
     path = tmp_path / "mnv2.weights.h5"
     backbones.build("mobilenet_v2").save_weights(str(path))
@@ -129,7 +148,7 @@ def test_weights_file_gives_the_same_predictions(cli_run, photos, tmp_path):
 
 def test_other_backbones_build_and_preprocess():
     """No offline ImageNet weights exist for these, so their code paths run with weights=None."""
-    from dlkit import backbones
+    from dlkit.vision import backbones
 
     for name in ["efficientnet_b0", "resnet50"]:
         model = backbones.build(name, include_top=False, input_size=64, weights=None, pooling="avg")
@@ -148,13 +167,13 @@ def test_missing_weights_offline_names_the_file(photos, tmp_path):
 
 
 def test_shipped_models_are_checked_against_the_manifest(tmp_path, monkeypatch):
-    from dlkit import modelio
-    from dlkit.errors import DlkitError
+    from dlkit.core import files, modelio
+    from dlkit.core.errors import DlkitError
 
     (tmp_path / "m.bin").write_bytes(b"weights")
-    entry = {"name": "m", "file": "m.bin", "task": "demo", "sha256": modelio.sha256(str(tmp_path / "m.bin")),
+    entry = {"name": "m", "file": "m.bin", "task": "demo", "sha256": files.sha256(str(tmp_path / "m.bin")),
              "metrics": {}, "source": "test"}
-    modelio.write_json(str(tmp_path / "manifest.json"), {"models": [entry]})
+    files.write_json(str(tmp_path / "manifest.json"), {"models": [entry]})
     monkeypatch.setenv("DLKIT_PRETRAINED", str(tmp_path))
     assert modelio.pretrained_path("demo") == str(tmp_path / "m.bin")
     (tmp_path / "m.bin").write_bytes(b"tampered")
@@ -165,7 +184,7 @@ def test_shipped_models_are_checked_against_the_manifest(tmp_path, monkeypatch):
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
-    from dlkit.modelio import atomic_path
+    from dlkit.core.files import atomic_path
 
     target = tmp_path / "out.txt"
     with pytest.raises(KeyboardInterrupt):

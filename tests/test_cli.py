@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from dlkit import inputs, output
+from dlkit.core import inputs, output
+from dlkit.core.errors import DlkitError
 
 
 def test_help_lists_commands_without_importing_tensorflow():
@@ -33,15 +34,18 @@ def test_expand_paths_globs_dirs_and_stdin(tmp_path):
     (tmp_path / "a").mkdir()
     for name in ["a/1.jpg", "a/2.PNG", "a/notes.txt", "b.jpg"]:
         (tmp_path / name).write_bytes(b"x")
-    found = inputs.expand_paths([str(tmp_path / "a"), str(tmp_path / "*.jpg"), "-", str(tmp_path / "none*.jpg")],
-                                stdin=io.StringIO(f"{tmp_path / 'b.jpg'}\n\n"))
-    assert found == [str(tmp_path / "a/1.jpg"), str(tmp_path / "a/2.PNG"), str(tmp_path / "b.jpg"),
-                     str(tmp_path / "b.jpg"), str(tmp_path / "none*.jpg")]
+    found = list(inputs.iter_paths([str(tmp_path / "a"), str(tmp_path / "*.jpg"), "-", str(tmp_path / "none*.jpg")],
+                                   stdin=io.BytesIO(f"{tmp_path / 'b.jpg'}\n\n".encode())))
+    assert [i.value for i in found] == [str(tmp_path / "a/1.jpg"), str(tmp_path / "a/2.PNG"), str(tmp_path / "b.jpg"),
+                                        str(tmp_path / "b.jpg"), str(tmp_path / "none*.jpg")]
+    assert [i.error for i in found] == [None] * 4 + ["no such file, and no file matches it as a pattern"]
+    with pytest.raises(DlkitError, match="none\\*.jpg: no such file, and no file matches"):
+        inputs.expand_paths([str(tmp_path / "a"), str(tmp_path / "none*.jpg")])
 
 
 def test_iter_texts_reports_bad_utf8_and_keeps_going():
     items = list(inputs.iter_texts(["hello", "-"], stdin=io.BytesIO(b"caf\xc3\xa9\n\xff bad\n\nlast")))
-    assert [i.text for i in items] == ["hello", "café", "", "", "last"]
+    assert [i.value for i in items] == ["hello", "café", "", "", "last"]
     assert items[2].error and "line 2 is not UTF-8" in items[2].error
     assert all(i.error is None for i in items if i is not items[2])
 
@@ -83,7 +87,7 @@ def test_info_reports_mirrored_replicas_over_logical_cpus():
 
 
 def test_device_gpu_without_gpu_is_a_clear_error(cli_run):
-    from dlkit.runtime import tf
+    from dlkit.core.runtime import tf
 
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("this machine has a GPU")

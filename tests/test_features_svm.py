@@ -6,8 +6,6 @@ import os
 import numpy as np
 import pytest
 
-from dlkit.features_svm import SVMModel
-
 
 def _slice(data, tmp_path, split, per_class):
     root = tmp_path / split
@@ -104,11 +102,30 @@ def test_corrupt_or_tampered_models_are_refused(trained, tmp_path, cli_run, phot
     result, _, stderr = cli_run(["predict-svm", "--model", corrupt, photos / "chelsea.png"])
     assert result.exit_code == 1 and "cannot load SVM model" in stderr and "Traceback" not in stderr
 
+    from dlkit.tasks.svm import SVMModel
+
     tampered = tmp_path / "tampered"
     shutil.copytree(out / "mobilenet_v2", tampered)
     skops.io.dump(make_pipeline(FunctionTransformer(os.system)), tampered / "svm.skops")
     with pytest.raises(Exception, match="unexpected types"):
         SVMModel.load(str(tampered))
+
+    # config.json must describe the pipeline it sits beside: a labels-swapped copy or
+    # a hand-edited setting is refused with the file and the field
+    for name, edit, message in [
+        ("swapped", lambda c: c.update(classes=c["classes"][::-1]), "do not match the SVM's"),
+        ("one-class", lambda c: c.update(classes=["cats"]), "classes must be a list of at least 2"),
+        ("backbone", lambda c: c["features"].update(backbone="alexnet"), "backbone must be one of"),
+        ("dimensions", lambda c: c["features"].update(dimensions=12), "12 feature dimensions"),
+    ]:
+        edited = tmp_path / name
+        shutil.copytree(out / "mobilenet_v2", edited)
+        config = json.loads((edited / "config.json").read_text())
+        edit(config)
+        (edited / "config.json").write_text(json.dumps(config))
+        result, _, stderr = cli_run(["predict-svm", "--model", edited, photos / "chelsea.png"])
+        assert result.exit_code == 1 and message in stderr and str(edited / "config.json") in stderr, stderr
+        assert "Traceback" not in stderr
 
     result, _, stderr = cli_run(["predict-svm", "--model", tmp_path / "nowhere", photos / "chelsea.png"])
     assert result.exit_code == 1 and "SVM model not found" in stderr

@@ -3,6 +3,8 @@ on real articles from ../shared/data/geo_news."""
 
 import json
 import math
+import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -17,8 +19,8 @@ def material_gcd(tf, lat1, lon1, lat2, lon2):
 
 
 def test_stable_loss_matches_the_material_value_and_gradient():
-    from dlkit.geolocate import great_circle_km_degrees
-    from dlkit.runtime import tf
+    from dlkit.core.runtime import tf
+    from dlkit.tasks.geolocator.layers import great_circle_km_degrees
 
     # well apart, across the date line, across the equator, near a pole
     start = tf.constant([[48.85, 2.35], [35.68, 139.69], [-33.87, 151.21], [64.0, -21.9]], tf.float64)
@@ -40,8 +42,8 @@ def test_stable_loss_matches_the_material_value_and_gradient():
 
 
 def test_stable_loss_stays_finite_for_nearly_identical_points():
-    from dlkit.geolocate import great_circle_km_degrees
-    from dlkit.runtime import tf
+    from dlkit.core.runtime import tf
+    from dlkit.tasks.geolocator.layers import great_circle_km_degrees
 
     lat, lon = tf.Variable([30.0, 30.0]), tf.Variable([-90.0, -90.0])
     with tf.GradientTape(persistent=True) as tape:
@@ -91,7 +93,7 @@ def tiny_model(articles, tmp_path_factory):
 
 
 def test_bad_rows_are_skipped_with_a_count(articles, tiny_model):
-    from dlkit.geolocate import read_articles
+    from dlkit.tasks.geolocator.data import read_articles
 
     train, _ = articles
     usable, skipped = read_articles(str(train))
@@ -103,7 +105,9 @@ def test_bad_rows_are_skipped_with_a_count(articles, tiny_model):
 
 
 def test_tiny_geolocator_beats_the_centroid_and_round_trips(cli_run, articles, tiny_model, tmp_path):
-    from dlkit.geolocate import Geolocator, centroid, metrics, read_articles
+    from dlkit.tasks import geolocator as task
+    from dlkit.tasks.geolocator.data import read_articles
+    from dlkit.tasks.geolocator.geometry import centroid, metrics
 
     train, test = articles
     folder, record, _ = tiny_model
@@ -124,10 +128,10 @@ def test_tiny_geolocator_beats_the_centroid_and_round_trips(cli_run, articles, t
     assert (tmp_path / "map.png").read_bytes()[:4] == b"\x89PNG"
 
     # save/load: the loaded model reproduces the error measured in memory before saving
-    geolocator = Geolocator(str(folder))
+    geolocator = task.load(str(folder))
     order = np.random.default_rng(1).permutation(len(train_rows))
     validation = [train_rows[i] for i in order[:30]]
-    predicted = geolocator.predict([a.text for a in validation])
+    predicted = geolocator.points([a.text for a in validation])
     assert np.all(np.abs(predicted[:, 0]) <= 90) and np.all(np.abs(predicted[:, 1]) <= 180)
     again = metrics(predicted, [[a.lat, a.lon] for a in validation])
     assert again["median_km"] == pytest.approx(record["val_median_km"], abs=0.2)
@@ -159,7 +163,7 @@ def test_geolocate_texts_from_arguments_and_stdin(cli_run, tiny_model, tmp_path)
 
 
 def test_shipped_geolocator_out_of_the_box(cli_run):
-    from dlkit import modelio
+    from dlkit.core import modelio
 
     try:
         modelio.pretrained_path("geolocate")
@@ -172,13 +176,76 @@ def test_shipped_geolocator_out_of_the_box(cli_run):
     assert louisiana["country"] == "United States" and louisiana["place"]
 
 
+def test_stdin_is_streamed_with_one_record_per_line(cli_run):
+    from dlkit.tasks import geolocator
+
+    result, records, stderr = cli_run(["geolocate", "-"], input=b"Rain in Tokyo, Japan.\n\xff bad\n\nParis, France\n")
+    assert result.exit_code == 1 and "Traceback" not in stderr
+    located = {"input", "lat", "lon", "place", "country"}
+    assert [set(r) for r in records] == [located, {"input", "error"}, located, located]  # "" is located too
+    assert "not UTF-8" in records[1]["error"] and records[3]["country"] == "France"
+
+    answered = threading.Event()
+
+    def texts():
+        yield from ["Flooding in Louisiana", "Snow in Norway"]
+        assert answered.wait(30)  # the input stays open until the first batch is answered
+        yield "Heat in Cairo, Egypt"
+
+    records = geolocator.load(batch_size=2).predict(texts())
+    assert next(records)["country"] == "United States"
+    answered.set()
+    assert [r["country"] for r in records] == ["Norway", "Egypt"]
+
+
+def test_broken_geolocator_folders_are_one_clear_line(cli_run, tiny_model, tmp_path):
+    from dlkit.core import modelio
+
+    shipped = modelio.pretrained_path("geolocate")
+    tiny, _, _ = tiny_model
+
+    def broken(name, file, change):
+        folder = tmp_path / name
+        shutil.copytree(shipped, folder)
+        if callable(change):
+            path = folder / file
+            path.write_text(json.dumps(change(json.loads(path.read_text()))))
+        else:
+            shutil.copy(change, folder / file)
+        return folder
+
+    cases = [
+        (broken("pooling", "config.json", lambda c: {**c, "pooling": "max"}),
+         "config.json: pooling must be one of tfidf, mean, not 'max'"),
+        (broken("cells", "config.json", lambda c: {**c, "confidence": "high"}),
+         "config.json: confidence must be a float, not 'high'"),
+        (broken("candidates", "config.json", lambda c: {**c, "max_candidates": 16}),
+         "config.json: max_candidates is 16, but model.keras takes candidates of shape (32, 15)"),
+        (broken("idf", "idf.json", lambda idf: list(idf)), "idf.json: expected a JSON object, not a list"),
+        (broken("toponyms", "toponyms.json", lambda seen: {**seen, "Atlantis": "somewhere"}),
+         "toponyms.json: 'Atlantis' must be [lat, lon], not 'somewhere'"),
+        (broken("vectors", "vectors.bin", tiny / "vectors.bin"),
+         "vectors.bin: 32-dimensional vectors, but model.keras takes document vectors of shape (100,)"),
+    ]
+    for folder, message in cases:
+        result, records, stderr = cli_run(["geolocate", "--model", folder, "Paris"])
+        assert result.exit_code == 1 and not records, (folder, stderr)
+        assert message in stderr and len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr, stderr
+
+
 def test_missing_model_folder_is_one_clear_line(cli_run, tmp_path):
     result, _, stderr = cli_run(["geolocate", "--model", tmp_path, "Paris"])
-    assert result.exit_code == 1 and "not a geolocator folder" in stderr and "Traceback" not in stderr
+    assert result.exit_code == 1 and "is not a dlkit geolocator" in stderr and "Traceback" not in stderr
+    # outputs that could not be written are refused before any work
+    result, _, stderr = cli_run(["geolocate", "Paris", "--map", "/proc/dlkit-map.png"])
+    assert result.exit_code == 1 and "cannot write the map there" in stderr and "Traceback" not in stderr
+    result, _, stderr = cli_run(["train-geolocator", tmp_path / "none.jsonl", "-o", "/proc/dlkit-geo"])
+    assert result.exit_code == 1 and "cannot write the geolocator folder there" in stderr
 
 
 def test_baselines_on_known_points():
-    from dlkit.geolocate import Gazetteer, distance_km, geometric_median
+    from dlkit.tasks.geolocator.gazetteer import Gazetteer
+    from dlkit.tasks.geolocator.geometry import distance_km, geometric_median
 
     # the geometric median of three points near one place and one far away stays near the three
     median = geometric_median([[30, -90], [30.1, -90], [29.9, -90.1], [-30, 150]])

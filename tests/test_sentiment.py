@@ -2,6 +2,8 @@
 
 import csv
 import json
+import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -137,11 +139,17 @@ def test_bad_data_gives_clear_messages(cli_run, slices, tmp_path):
         assert result.exit_code == 1 and message in stderr and "Traceback" not in stderr, (args, stderr)
     result, _, stderr = cli_run(["sentiment", "--model", tmp_path, "hello"])
     assert result.exit_code == 1 and "config.json" in stderr and "Traceback" not in stderr
+    # outputs that could not be written are refused before any data is read
+    (tmp_path / "taken").write_text("a file")
+    for target, message in [(tmp_path / "taken", "must be a folder, and a file is there"),
+                            ("/proc/dlkit-model", "cannot write the model folder there")]:
+        result, _, stderr = cli_run(["train-sentiment", tmp_path / "empty.tsv", "-o", target])
+        assert result.exit_code == 1 and message in stderr and "Traceback" not in stderr, stderr
 
 
 def test_dlkit_lstm_cell_matches_keras_lstm():
-    from dlkit.runtime import keras
-    from dlkit.sentiment import DlkitLSTMCell
+    from dlkit.core.runtime import keras
+    from dlkit.tasks.sentiment.layers import DlkitLSTMCell
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(4, 7, 5)).astype("float32")
@@ -172,8 +180,8 @@ def test_dlkit_lstm_cell_trains_through_the_cli(cli_run, slices, data, tmp_path)
 
 
 def test_stacked_layers_with_attention_pooling(cli_run, slices, data, tmp_path):
-    from dlkit.sentiment import AttentionPooling
-    from dlkit.runtime import keras
+    from dlkit.core.runtime import keras
+    from dlkit.tasks.sentiment.layers import AttentionPooling
 
     model = tmp_path / "attention"
     _train(cli_run, slices / "small.tsv", model, "--layers", "2", "--pooling", "attention", "--units", "16",
@@ -201,7 +209,7 @@ def test_stacked_layers_with_attention_pooling(cli_run, slices, data, tmp_path):
 def test_ensemble_averages_its_members_and_keeps_finished_ones(cli_run, slices, data, tmp_path):
     import shutil
 
-    from dlkit.runtime import keras
+    from dlkit.core.runtime import keras
 
     small = ["--units", "16", "--embedding-dim", "32", "--validation", slices / "dev.tsv"]
     _train(cli_run, slices / "small.tsv", tmp_path / "single", *small)  # TINY uses --seed 1
@@ -225,7 +233,7 @@ def test_ensemble_averages_its_members_and_keeps_finished_ones(cli_run, slices, 
 
 
 def test_cnn_trains_and_ignores_padding(cli_run, slices, data, tmp_path):
-    from dlkit.runtime import keras
+    from dlkit.core.runtime import keras
 
     model = tmp_path / "cnn"
     _train(cli_run, slices / "small.tsv", model, "--arch", "cnn", "--embedding-dim", "32",
@@ -246,12 +254,13 @@ def _archive_config(path):
 
 
 def test_pretrained_embeddings_initialize_and_freeze(slices, data, tmp_path):
-    from dlkit import sentiment
-    from dlkit.runtime import keras
-    from dlkit.text import Vocabulary, load_embeddings
+    from dlkit.core.runtime import keras
+    from dlkit.tasks import sentiment
+    from dlkit.text.tokens import Vocabulary
+    from dlkit.text.vectors import load_embeddings
 
     glove = data / "glove" / "glove.6B.50d.50k.bin"
-    config = sentiment.SentimentConfig(embeddings=str(glove), freeze_embeddings=True, epochs=1, units=8,
+    config = sentiment.Config(embeddings=str(glove), freeze_embeddings=True, epochs=1, units=8,
                                        max_length=20, vocab_size=3000)
     sentiment.train(str(slices / "small.tsv"), str(tmp_path / "glove"), config, validation=str(slices / "dev.tsv"))
     model = keras.saving.load_model(str(tmp_path / "glove" / "model.keras"), compile=False)
@@ -270,15 +279,16 @@ def test_pretrained_embeddings_initialize_and_freeze(slices, data, tmp_path):
 def test_vocabulary_expansion_maps_unseen_words_as_training_moved_the_seen_ones():
     from gensim.models import KeyedVectors
 
-    from dlkit import sentiment
-    from dlkit.text import Vocabulary
+    from dlkit.tasks.sentiment import model as sentiment
+    from dlkit.tasks.sentiment.config import Config
+    from dlkit.text.tokens import Vocabulary
 
     rng = np.random.default_rng(0)
     words = [f"w{i}" for i in range(30)]
     vectors = KeyedVectors(4)
     vectors.add_vectors(words, rng.normal(size=(30, 4)).astype(np.float32))
     vocabulary = Vocabulary(words[:20] + ["typo"])  # "typo" has no vector
-    config = sentiment.SentimentConfig(units=3, embeddings="vectors")
+    config = Config(units=3, embeddings="vectors")
 
     def build(size):
         return sentiment.build_model(config, size, ["negative", "positive"], 4)
@@ -300,9 +310,9 @@ def test_vocabulary_expansion_maps_unseen_words_as_training_moved_the_seen_ones(
 
 
 def test_interrupted_training_resumes(slices, tmp_path):
-    from dlkit import sentiment
-    from dlkit.runtime import keras
-    from dlkit.training import TrainConfig
+    from dlkit.core.runtime import keras
+    from dlkit.core.training_config import TrainConfig
+    from dlkit.tasks import sentiment
 
     class Interrupt(keras.callbacks.Callback):
         def __init__(self, at=None):
@@ -314,21 +324,23 @@ def test_interrupted_training_resumes(slices, tmp_path):
                 raise KeyboardInterrupt
             self.epochs.append(epoch)
 
-    config = sentiment.SentimentConfig(arch="ngrams", epochs=2, vocab_size=3000)
+    config = sentiment.Config(arch="ngrams", epochs=2, vocab_size=3000)
     out = str(tmp_path / "model")
     with pytest.raises(KeyboardInterrupt):
         sentiment.train(str(slices / "small.tsv"), out, config, TrainConfig(seed=1), callbacks=[Interrupt(1)])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.ckpt"]  # no half-written model
+    # no half-written model, and no lock left to refuse the rerun
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.ckpt"]
     watch = Interrupt()
-    summary = sentiment.train(str(slices / "small.tsv"), out, config, TrainConfig(seed=1, resume=True),
-                              callbacks=[watch])
+    run = sentiment.train(str(slices / "small.tsv"), out, config, TrainConfig(seed=1, resume=True),
+                          callbacks=[watch])
     assert watch.epochs == [1]  # only the missing epoch is trained
-    assert summary["epochs"] == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    assert run.model == out and run.history["loss"] and len(run.history["val_accuracy"]) == 2
+    assert run.summary["epochs"] == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["model"]
     assert len(json.loads((tmp_path / "model" / "config.json").read_text())["labels"]) == 2
 
 
 def test_stdin_is_streamed_and_bad_lines_reported(cli_run, slices, tmp_path):
-    from dlkit.sentiment import Sentiment
+    from dlkit.tasks import sentiment
 
     model = _shipped_or_skip()
     stdin = b"a triumph , funny and warm\n\n\xff\xfe not utf-8\n   \nthe worst film of the year\n"
@@ -338,24 +350,66 @@ def test_stdin_is_streamed_and_bad_lines_reported(cli_run, slices, tmp_path):
     assert records[1]["error"] == records[3]["error"] == "empty text"
     assert "not UTF-8" in records[2]["error"]
 
-    pulled = []
+    answered = threading.Event()
 
     def texts():
-        for text in ["good", "bad", "fine", "awful", "great"]:
-            pulled.append(text)
-            yield text
+        yield from ["good", "bad"]
+        assert answered.wait(30)  # the input stays open until the first batch is answered
+        yield from ["fine", "", "great"]
 
-    records = Sentiment(model, batch_size=2).analyze(texts())
-    next(records)
-    assert pulled == ["good", "bad"]  # the first batch is answered before more input is read
-    assert len(list(records)) == 4
+    records = sentiment.load(model, batch_size=2).predict(texts())
+    assert next(records)["label"] == "positive"
+    answered.set()
+    assert [r.get("error") for r in records] == [None, None, "empty text", None]
 
     result, _, _ = cli_run(["sentiment", "--model", model, "--table", "lovely"])
     assert "┃ label" in result.stdout and "positive" in result.stdout
 
 
+def test_broken_model_folders_are_one_clear_line(cli_run, tmp_path):
+    shipped = _shipped_or_skip()
+
+    def broken(name, file, change):
+        folder = tmp_path / name
+        shutil.copytree(shipped, folder)
+        path = folder / file
+        path.write_text(json.dumps(change(json.loads(path.read_text()))))
+        return folder
+
+    def field(key, value):
+        return lambda config: {**config, key: value}
+
+    def settings(key, value):
+        return lambda config: {**config, "settings": {**config["settings"], key: value}}
+
+    cases = [
+        (broken("list", "vocab.json", lambda vocab: vocab["tokens"]),
+         'vocab.json: expected a JSON object with a "tokens" list, not a list'),
+        (broken("numbers", "vocab.json", lambda vocab: {"tokens": [1, 2]}), '"tokens" must be a list of strings'),
+        (broken("grown", "vocab.json", lambda vocab: {"tokens": vocab["tokens"] + [f"w{i}" for i in range(50)]}),
+         "words, but model.keras embeds only"),
+        (broken("negative", "config.json", field("max_length", -5)),
+         "config.json: max_length must be at least 1, not -5"),
+        (broken("labels", "config.json", field("labels", ["negative", "neutral", "positive"])),
+         "config.json: labels names 3 labels, but model.keras gives 2 outputs"),
+        (broken("text", "config.json", field("labels", "negative,positive")), "config.json: labels must be a list"),
+        (broken("swapped", "config.json", field("labels", ["positive", "negative"])),
+         "config.json: labels positive, negative differ from model.keras' own (negative, positive)"),
+        (broken("dropout", "config.json", settings("dropout", 2.0)), "config.json: dropout must be at most 0.95"),
+        (broken("array", "config.json", lambda config: [config]), "config.json: expected a JSON object"),
+    ]
+    for folder, message in cases:
+        result, records, stderr = cli_run(["sentiment", "--model", folder, "a good film"])
+        assert result.exit_code == 1 and not records, (folder, stderr)
+        assert message in stderr and len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr, stderr
+    # the shipped folder itself, and a plain copy of it, load as they are
+    shutil.copytree(shipped, tmp_path / "copy")
+    result, records, _ = cli_run(["sentiment", "--model", tmp_path / "copy", "a good film"])
+    assert result.exit_code == 0 and records[0]["label"] == "positive"
+
+
 def _shipped_or_skip():
-    from dlkit import modelio
+    from dlkit.core import modelio
 
     try:
         return modelio.pretrained_path("sentiment")
@@ -379,19 +433,32 @@ def test_shipped_model_labels_obvious_sentences(cli_run):
 
 
 def test_label_map_names_binary_labels():
-    from dlkit.errors import DlkitError
-    from dlkit.sentiment import label_map
+    from dlkit.core.errors import DlkitError
+    from dlkit.tasks.sentiment.data import label_map
 
     assert label_map(["1", "0", "1"]) == {"0": "negative", "1": "positive"}
     assert label_map(["10", "2", "neutral"]) == {"2": "2", "10": "10", "neutral": "neutral"}
     assert label_map(["pos", "neg"], ("bad", "good")) == {"neg": "bad", "pos": "good"}
     with pytest.raises(DlkitError, match="2 names for 3 labels"):
         label_map(["a", "b", "c"], ("x", "y"))
+    # one number in several spellings is one label; a label that only looks numeric is a word
+    assert label_map(["1", "1.0", "0", "+1"]) == {"0": "negative", "1": "positive", "1.0": "positive",
+                                                 "+1": "positive"}
+    assert label_map(["--1", "2", "-1"]) == {"-1": "-1", "2": "2", "--1": "--1"}
+
+
+def test_odd_labels_train_without_surprises(cli_run, tmp_path):
+    rows = [("a fine , warm film", "1"), ("warm and funny", "1.0"), ("a dull mess", "0"), ("good", "positive"),
+            ("awful", "--1")] * 4
+    (tmp_path / "odd.tsv").write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows))
+    summary, stderr = _train(cli_run, tmp_path / "odd.tsv", tmp_path / "odd", "--arch", "ngrams", "--epochs", "1")
+    assert summary["labels"] == ["0", "1", "--1", "positive"]  # 1 and 1.0 are one class
+    assert "the labels mix numbers and words" in stderr
 
 
 def test_unknown_compounds_are_read_as_their_parts():
-    from dlkit.sentiment import encode
-    from dlkit.text import Vocabulary
+    from dlkit.tasks.sentiment.data import encode
+    from dlkit.text.tokens import Vocabulary
 
     vocabulary = Vocabulary(["a", "bone", "crushing", "well-made", "film"])
     ids = vocabulary.ids

@@ -1,6 +1,7 @@
 """Style transfer on the real images of ../shared/data/style with the offline MobileNetV2
 weights. VGG has no offline weights, so its code paths run with random weights."""
 
+import os
 
 import numpy as np
 import pytest
@@ -15,20 +16,20 @@ def style_data():
 
 
 def _gram_distance(network, a, b):
-    from dlkit.stylize import _relative
+    from dlkit.tasks.stylize.model import relative_loss
 
     ga, gb = network.features(a[None])[1], network.features(b[None])[1]
-    return float(sum(_relative(x, y) for x, y in zip(ga, gb)) / len(ga))
+    return float(sum(relative_loss(x, y) for x, y in zip(ga, gb)) / len(ga))
 
 
 def _content_distance(network, a, b):
-    from dlkit.stylize import _relative
+    from dlkit.tasks.stylize.model import relative_loss
 
-    return float(_relative(network.features(a[None])[0][0], network.features(b[None])[0][0]))
+    return float(relative_loss(network.features(a[None])[0][0], network.features(b[None])[0][0]))
 
 
 def test_stylize_moves_the_style_and_keeps_the_content(style_data, cli_run, tmp_path):
-    from dlkit.stylize import LossNetwork, _load
+    from dlkit.tasks.stylize.model import LossNetwork, read_image
 
     content, style = style_data / "content" / "chelsea.png", style_data / "style" / "starry-night.jpg"
     out = tmp_path / "out.png"
@@ -44,15 +45,15 @@ def test_stylize_moves_the_style_and_keeps_the_content(style_data, cli_run, tmp_
     assert (tmp_path / "out-0020.png").exists()
 
     network = LossNetwork("mobilenet_v2")
-    photo = _load(str(content), (128, 85))
-    painting = _load(str(style), (128, 85))
+    photo = read_image(str(content), (128, 85))
+    painting = read_image(str(style), (128, 85))
     assert _gram_distance(network, image, painting) < 0.5 * _gram_distance(network, photo, painting)
     assert _content_distance(network, image, photo) < _content_distance(network, painting, photo)
 
 
 def test_vgg_code_paths_with_random_weights(style_data):
     """No VGG weights exist offline: this checks layer choices and the optimizer loop only."""
-    from dlkit.stylize import StylizeConfig, stylize
+    from dlkit.tasks.stylize.model import StylizeConfig, stylize
 
     for backbone in ["vgg19", "vgg16"]:
         config = StylizeConfig(backbone=backbone, weights=None, size=48, iterations=6, scales=2, optimizer="adam")
@@ -63,9 +64,9 @@ def test_vgg_code_paths_with_random_weights(style_data):
 
 
 def test_preserve_color_keeps_the_photos_chroma(style_data):
-    from dlkit.stylize import _load, preserve_colors
+    from dlkit.tasks.stylize.model import preserve_colors, read_image
 
-    photo = _load(str(style_data / "content" / "chelsea.png"), (64, 42))
+    photo = read_image(str(style_data / "content" / "chelsea.png"), (64, 42))
     blue = np.zeros_like(photo)
     blue[..., 2] = 255
     kept = preserve_colors(blue, photo)
@@ -102,6 +103,9 @@ def test_bad_inputs_give_one_line_errors(style_data, cli_run, tmp_path):
         (["stylize", content, "-o", tmp_path / "o.jpg"], "at least one style image"),
         (["stylize", content, content, "-o", tmp_path / "o.xyz", "--backbone", "mobilenet_v2", "--size", "32",
           "--iterations", "2"], "unknown image format"),
+        (["train-stylizer", content, "--images", style_data / "content", "-o", tmp_path / "s.h5"],
+         "s.h5: the stylizer must end in .keras"),
+        (["stylize", content, content, "-o", tmp_path / "o.jpg", "--style-weight", "nan"], "finite number"),
     ]
     for args, message in cases:
         result, _, stderr = cli_run(args)
@@ -109,7 +113,7 @@ def test_bad_inputs_give_one_line_errors(style_data, cli_run, tmp_path):
 
 
 def test_lbfgs_finds_the_box_constrained_minimum_within_its_budget():
-    from dlkit.stylize import lbfgs
+    from dlkit.tasks.stylize.model import lbfgs
 
     rng = np.random.default_rng(0)
     curvature, centre = rng.uniform(0.1, 10, 500), rng.uniform(-50, 300, 500)  # ill-conditioned, partly out of the box
@@ -130,3 +134,20 @@ def test_lbfgs_finds_the_box_constrained_minimum_within_its_budget():
         return (1 - a) ** 2 + 100 * (b - a * a) ** 2, np.array([-2 * (1 - a) - 400 * a * (b - a * a), 200 * (b - a * a)])
 
     np.testing.assert_allclose(lbfgs(rosenbrock, np.array([-1.2, 1.0]), 200, first_step=0.5), [1, 1], atol=1e-3)
+
+
+def test_an_unwritable_output_is_refused_before_the_optimisation(style_data, cli_run, tmp_path, monkeypatch):
+    """An output that cannot be written at the end (an unknown format, /proc) used to be
+    found only after the whole optimisation: now the command stops before it starts."""
+    from dlkit.tasks.stylize import model
+
+    def never(*args, **kwargs):
+        raise AssertionError("the optimisation started")
+
+    monkeypatch.setattr(model, "stylize", never)
+    content, style = style_data / "content" / "chelsea.png", style_data / "style" / "candy.jpg"
+    for out, message in [(tmp_path / "out.gif", "unknown image format '.gif'"),
+                         ("/proc/x.jpg", "/proc/x.jpg: cannot write the image there")]:
+        result, _, stderr = cli_run(["stylize", content, style, "-o", out, "--backbone", "mobilenet_v2"])
+        assert result.exit_code == 1 and message in stderr and "Traceback" not in stderr, stderr
+    assert os.listdir(tmp_path) == []

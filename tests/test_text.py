@@ -1,9 +1,10 @@
-"""The shared tokenizer, vocabulary and word-vector loading."""
+"""The shared tokenizer, vocabulary, padding and word-vector loading."""
 
 import pytest
 
-from dlkit.errors import DlkitError
-from dlkit.text import Vocabulary, embedding_matrix, embeddings_format, load_embeddings, tokenize
+from dlkit.core.errors import DlkitError
+from dlkit.text.tokens import Vocabulary, pad, tokenize
+from dlkit.text.vectors import embedding_matrix, embeddings_format, load_embeddings
 
 
 def test_tokenize_splits_like_glove():
@@ -42,3 +43,20 @@ def test_every_embeddings_format_loads(data, tmp_path):
     (tmp_path / "bad.txt").write_text("hello world\n")
     with pytest.raises(DlkitError, match="not a word-vector file"):
         load_embeddings(str(tmp_path / "bad.txt"))
+
+
+def test_vocabulary_files_are_checked_on_load(tmp_path):
+    (tmp_path / "list.json").write_text('["a", "b"]')
+    with pytest.raises(DlkitError, match='list.json: expected a JSON object with a "tokens" list, not a list'):
+        Vocabulary.load(str(tmp_path / "list.json"))
+    (tmp_path / "ids.json").write_text('{"tokens": ["a", 2]}')
+    with pytest.raises(DlkitError, match='ids.json: "tokens" must be a list of strings'):
+        Vocabulary.load(str(tmp_path / "ids.json"))
+    with pytest.raises(DlkitError, match="vocabulary not found"):
+        Vocabulary.load(str(tmp_path / "none.json"))
+
+
+def test_pad_to_the_longest_row_or_to_a_length():
+    assert pad([[1, 2, 3], [4]]).tolist() == [[1, 2, 3], [4, 0, 0]]
+    assert pad([[1, 2, 3], [4]], length=2).tolist() == [[1, 2], [4, 0]]
+    assert pad([[]]).shape == (1, 1) and pad([[]]).dtype == "int32"

@@ -91,20 +91,20 @@ def test_lenet5_learns_mnist_and_classifies_digits(cli_run, digits, tmp_path):
     assert summary["train_images"] == 1500 and summary["val_images"] == 2000
     assert summary["final_val_accuracy"] > 0.7  # chance is 0.1
 
-    from dlkit import modelio
+    from dlkit.core import layers, modelio
 
     loaded = modelio.load_model(str(model))
     assert loaded.input_shape == (None, 28, 28, 3)  # RGB in: greyed inside the model
-    assert modelio.class_names(loaded) == [str(d) for d in range(10)]
+    assert layers.class_names(loaded) == [str(d) for d in range(10)]
     threes = sorted((digits / "test" / "3").iterdir())[:10]
     result, records, _ = cli_run(["classify", "--model", model, *threes, "--json"])
     assert sum(r["label"] == "3" for r in records) >= 6
 
 
 def test_resumed_run_continues_from_its_checkpoint(cli_run, digits, tmp_path):
-    from dlkit.runtime import keras
-    from dlkit.train_classifier import TrainClassifierConfig, train
-    from dlkit.training import TrainConfig
+    from dlkit.core.runtime import keras
+    from dlkit.core.training import TrainConfig
+    from dlkit.tasks.classifier import TrainClassifierConfig, train
 
     class Interrupt(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -115,8 +115,7 @@ def test_resumed_run_continues_from_its_checkpoint(cli_run, digits, tmp_path):
     model = tmp_path / "lenet.keras"
     config = TrainClassifierConfig(arch="lenet5", augment=False, epochs=4, val_split=0.2)
     with pytest.raises(KeyboardInterrupt):
-        train(str(data), str(model), config, TrainConfig(seed=1, patience=None), callbacks=[Interrupt()],
-              progress=False)
+        train(str(data), str(model), config, TrainConfig(seed=1, patience=None), callbacks=[Interrupt()])
     with open(tmp_path / "lenet.keras.ckpt" / "history.json") as f:
         before = json.load(f)["history"]
     assert len(before["loss"]) == 2 and not model.exists()
@@ -133,9 +132,9 @@ def test_resumed_run_continues_from_its_checkpoint(cli_run, digits, tmp_path):
 
 def test_resume_during_fine_tuning_keeps_the_trained_head(digits, tmp_path):
     """An interruption while fine-tuning resumes there: the head phase is not redone."""
-    from dlkit.runtime import keras
-    from dlkit.train_classifier import TrainClassifierConfig, train
-    from dlkit.training import TrainConfig
+    from dlkit.core.runtime import keras
+    from dlkit.core.training import TrainConfig
+    from dlkit.tasks.classifier import TrainClassifierConfig, train
 
     class Interrupt(keras.callbacks.Callback):
         def __init__(self):
@@ -155,19 +154,19 @@ def test_resume_during_fine_tuning_keeps_the_trained_head(digits, tmp_path):
     config = TrainClassifierConfig(arch="mobilenet_v2", image_size=32, weights=None, epochs=2,
                                    fine_tune_epochs=2, augment=False)
     with pytest.raises(KeyboardInterrupt):
-        train(str(data), model, config, TrainConfig(seed=1, patience=None), callbacks=[Interrupt()],
-              progress=False)
+        train(str(data), model, config, TrainConfig(seed=1, patience=None), callbacks=[Interrupt()])
     counter = Interrupt()
-    record = train(str(data), model, config, TrainConfig(seed=1, patience=None, resume=True),
-                   callbacks=[counter], progress=False)
+    run = train(str(data), model, config, TrainConfig(seed=1, patience=None, resume=True), callbacks=[counter])
     assert counter.phase == 1  # only the fine-tuning phase ran again
-    assert record["epochs"] == 4 and os.path.exists(model)
+    assert run.summary["epochs"] == 4 and run.model == model and os.path.exists(model)
+    assert len(run.history["loss"]) == 4
 
 
 def test_fine_tuning_keeps_batch_norm_in_inference_mode():
     """fit() calls the model with training=True; unfrozen batch norm would then use batch
     statistics and wreck the pretrained features (accuracy fell to chance)."""
-    from dlkit.train_classifier import TrainClassifierConfig, backbone_of, build_model, unfreeze_top
+    from dlkit.tasks.classifier import TrainClassifierConfig
+    from dlkit.tasks.classifier.networks import backbone_of, build_model, unfreeze_top
 
     model = build_model(TrainClassifierConfig(weights=None), ["a", "b"], 32)
     assert unfreeze_top(model, 0.35) > 10
@@ -178,16 +177,16 @@ def test_fine_tuning_keeps_batch_norm_in_inference_mode():
 
 
 def test_classic_architectures_train_on_mnist(digits, tmp_path):
-    from dlkit import modelio
-    from dlkit.runtime import keras
-    from dlkit.train_classifier import TrainClassifierConfig, train
+    from dlkit.core import modelio
+    from dlkit.core.runtime import keras
+    from dlkit.tasks.classifier import TrainClassifierConfig, train
 
     data = _slice(digits / "train", tmp_path / "train", 50)
     for arch, depth in [("alexnet", None), ("vgg", 13), ("resnet", 18)]:
         config = TrainClassifierConfig(arch=arch, depth=depth, width=0.25, epochs=3, batch_size=16, augment=False,
                                        dropout=0.1, l2=1e-4, image_size=28)
         out = str(tmp_path / f"{arch}.keras")
-        record = train(str(data), out, config, progress=False)
+        record = train(str(data), out, config).summary
         assert record["epochs"] == 3 and record["final_val_accuracy"] >= 0.3, (arch, record)  # chance: 0.1
         model = modelio.load_model(out)
         kinds = {type(layer).__name__ for layer in model.layers}
@@ -202,9 +201,10 @@ def test_classic_architectures_train_on_mnist(digits, tmp_path):
 
 def test_caffe_preprocessing_matches_keras(tmp_path):
     """ResNet50/VGG models take raw RGB: their BGR mean-subtraction is a frozen layer."""
-    from dlkit import modelio
-    from dlkit.runtime import keras
-    from dlkit.train_classifier import TrainClassifierConfig, build_model, preprocessing
+    from dlkit.core import layers, modelio
+    from dlkit.core.runtime import keras
+    from dlkit.tasks.classifier import TrainClassifierConfig
+    from dlkit.tasks.classifier.networks import build_model, preprocessing
 
     pixels = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
     (layer,) = preprocessing("resnet50", grey=False)
@@ -215,7 +215,7 @@ def test_caffe_preprocessing_matches_keras(tmp_path):
     path = str(tmp_path / "r.keras")
     modelio.save_model(model, path)
     loaded = modelio.load_model(path)  # safe mode: no custom code needed
-    assert loaded.output_shape == (None, 3) and modelio.class_names(loaded) == ["a", "b", "c"]
+    assert loaded.output_shape == (None, 3) and layers.class_names(loaded) == ["a", "b", "c"]
     np.testing.assert_allclose(loaded(pixels.repeat(8, 1).repeat(8, 2)), model(pixels.repeat(8, 1).repeat(8, 2)),
                                atol=1e-5)
 
@@ -231,10 +231,11 @@ def test_bad_datasets_give_clear_messages(cli_run, digits, tmp_path):
     assert f"{corrupt}:" in stderr and "skipped" in stderr
     assert records[-1]["train_images"] + records[-1]["val_images"] == 120
 
-    os.makedirs(data / "empty")
-    result, _, stderr = cli_run(args)
-    assert result.exit_code == 1 and "Traceback" not in stderr
-    assert f"{data / 'empty'}: class folder holds no images" in stderr
+    os.makedirs(data / "empty")  # skipped with a warning: the classes with images train
+    result, records, stderr = cli_run(args)
+    assert result.exit_code == 0 and "Traceback" not in stderr
+    assert f"{data / 'empty'}: class folder holds no images; skipped" in stderr
+    assert records[-1]["train_images"] + records[-1]["val_images"] == 120
 
     flat = tmp_path / "flat"
     os.makedirs(flat)
@@ -256,3 +257,13 @@ def test_bad_datasets_give_clear_messages(cli_run, digits, tmp_path):
     result, _, stderr = cli_run(["import-mnist", truncated, tmp_path / "out"])
     assert result.exit_code == 1 and "truncated idx file" in stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_wrong_output_is_refused_before_training(cli_run, tmp_path):
+    """-o m.h5 used to train every epoch, then refuse the suffix; now nothing is read or
+    trained (the data folder is not even a data set) and no checkpoint is left."""
+    result, _, stderr = cli_run(["train-classifier", tmp_path, "-o", tmp_path / "m.h5", "--epochs", "1"])
+    assert result.exit_code == 1 and "m.h5: the model must end in .keras" in stderr
+    assert "epoch" not in stderr and os.listdir(tmp_path) == []
+    result, _, stderr = cli_run(["train-classifier", tmp_path, "-o", "/proc/m.keras"])
+    assert result.exit_code == 1 and "cannot write the model there" in stderr and "Traceback" not in stderr

@@ -23,8 +23,8 @@ def _model(keras, trainer):
 
 
 def test_fit_checkpoints_resumes_and_cleans_up(tmp_path):
-    from dlkit.runtime import keras, tf
-    from dlkit.training import TrainConfig, Trainer
+    from dlkit.core.runtime import keras, tf
+    from dlkit.core.training import TrainConfig, Trainer
 
     out = str(tmp_path / "m.keras")
     trainer = Trainer(TrainConfig(seed=1, patience=None), out)
@@ -44,8 +44,8 @@ def test_fit_checkpoints_resumes_and_cleans_up(tmp_path):
 
 
 def test_stale_checkpoint_without_resume_starts_over(tmp_path):
-    from dlkit.runtime import keras, tf
-    from dlkit.training import TrainConfig, Trainer
+    from dlkit.core.runtime import keras, tf
+    from dlkit.core.training import TrainConfig, Trainer
 
     out = str(tmp_path / "m.keras")
     trainer = Trainer(TrainConfig(seed=1, patience=None), out)
@@ -59,10 +59,10 @@ import json, sys
 import numpy as np
 sys.path.insert(0, sys.argv[1])
 from test_training import _data, _model
-from dlkit import runtime
+from dlkit.core import runtime
 runtime.setup("cpu")
-from dlkit.runtime import keras, tf
-from dlkit.training import TrainConfig, Trainer
+from dlkit.core.runtime import keras, tf
+from dlkit.core.training import TrainConfig, Trainer
 losses = {}
 for strategy in ["one-device", "mirrored"]:
     trainer = Trainer(TrainConfig(seed=3, strategy=strategy, patience=None), sys.argv[2] + strategy + ".keras")

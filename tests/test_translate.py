@@ -2,6 +2,7 @@
 
 import io
 import json
+import shutil
 import subprocess
 import zipfile
 import sys
@@ -57,10 +58,10 @@ def test_stdin_gives_one_line_per_line_in_order(translator_dir):
 
 
 def test_beam_search_scores_at_least_as_high_as_greedy(translator_dir):
-    from dlkit.translate import Translator
+    from dlkit.tasks import translator as task
 
     _, out, _ = translator_dir
-    translator = Translator.load(str(out))
+    translator = task.load(str(out))
     sentences = ["I am hungry.", "Who are you?", "I like cats.", "We are late.", "Come here."]
     greedy = translator.translate(sentences, beam_size=1)
     beam = translator.translate(sentences, beam_size=4)
@@ -84,8 +85,8 @@ def test_json_scores_attention_map_and_evaluation(translator_dir, cli_run, tmp_p
 
 
 def test_learning_rate_halves_when_bleu_stalls():
-    from dlkit.runtime import keras
-    from dlkit.training import halve_on_plateau
+    from dlkit.core.runtime import keras
+    from dlkit.core.training import halve_on_plateau
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(keras.optimizers.Adam(0.01), "mse")
@@ -107,6 +108,8 @@ def test_bad_inputs(cli_run, tmp_path, translator_dir):
         (["train-translator", tmp_path / "missing.tsv", "-o", tmp_path / "m"], "no such file"),
         (["translate", "--model", tmp_path / "nowhere", "Hello."], "translator not found"),
         (["translate", "--model", out, "a", "b", "--attention-map", tmp_path / "a.png"], "exactly one TEXT"),
+        # refused before any work: a file is where the model folder's parent would go
+        (["train-translator", translator_dir[0], "-o", translator_dir[0] / "en-fr"], "is not a folder"),
     ]
     for args, message in cases:
         result, _, stderr = cli_run(args)
@@ -114,7 +117,7 @@ def test_bad_inputs(cli_run, tmp_path, translator_dir):
 
 
 def test_quantized_copy_is_smaller_and_translates_alike(translator_dir, cli_run, tmp_path):
-    from dlkit.translate import Translator
+    from dlkit.tasks import translator as task
 
     _, out, _ = translator_dir
     small = tmp_path / "int8"
@@ -125,7 +128,7 @@ def test_quantized_copy_is_smaller_and_translates_alike(translator_dir, cli_run,
     assert sorted(p.name for p in small.iterdir()) == sorted(p.name for p in out.iterdir())
 
     sentences = ["I am hungry.", "Who are you?", "I like cats.", "We are late.", "Come here.", "Go.", "Help!"]
-    full, int8 = Translator.load(str(out)), Translator.load(str(small))
+    full, int8 = task.load(str(out)), task.load(str(small))
     before, after = full.translate(sentences, beam_size=1), int8.translate(sentences, beam_size=1)
     assert sum(b.text == a.text for b, a in zip(before, after)) >= len(sentences) - 1
     assert all(abs(b.score - a.score) < 0.5 for b, a in zip(before, after) if b.text == a.text)
@@ -135,7 +138,7 @@ def test_quantized_copy_is_smaller_and_translates_alike(translator_dir, cli_run,
 
 
 def test_shipped_translator_knows_simple_sentences(cli_run):
-    from dlkit import modelio
+    from dlkit.core import modelio
 
     shipped = modelio.pretrained_path("translation")
     assert str(ROOT / "pretrained") in shipped
@@ -146,3 +149,44 @@ def test_shipped_translator_knows_simple_sentences(cli_run):
     assert result.exit_code == 0, stderr
     translations = {r["input"]: r["translation"].lower() for r in records}
     assert all(word in translations[text] for text, word in expected.items()), translations
+
+
+def test_library_streams_one_record_per_line(translator_dir):
+    """The library's face: load() a Predictor, predict() the items iter_texts reads."""
+    from dlkit.core.inputs import iter_texts
+    from dlkit.tasks import translator as task
+
+    _, out, _ = translator_dir
+    stdin = io.BytesIO(b"Go.\n\ncaf\xe9\nThank you.\n")
+    records = list(task.load(str(out)).predict(iter_texts(["Help!", "-"], stdin=stdin)))
+    assert [r["input"] for r in records] == ["Help!", "Go.", "", "caf\\xe9", "Thank you."]
+    assert "not UTF-8" in records[3]["error"] and records[2]["translation"] == ""
+    assert all("translation" in r and r["score"] <= 0 for i, r in enumerate(records) if i not in (2, 3))
+
+
+def test_damaged_model_folders_are_refused_with_one_line(translator_dir, cli_run, tmp_path):
+    from dlkit.tasks.translator.data import Subwords
+
+    data, out, _ = translator_dir
+    zero = tmp_path / "zero-batch"
+    shutil.copytree(out, zero)
+    saved = json.loads((zero / "config.json").read_text())
+    saved["config"]["batch_size"] = 0
+    (zero / "config.json").write_text(json.dumps(saved))
+    other = tmp_path / "other-subwords"  # a target vocabulary that is not the model's
+    shutil.copytree(out, other)
+    lines = data.read_text(encoding="utf-8").splitlines()[:500]
+    Subwords.train([line.split("\t")[0] for line in lines], 100).write(str(other / "target.spm"))
+    for folder, message in [(zero, "config.json: batch_size must be at least 1, not 0"),
+                            (other, "target.spm: 100 entries, but the model's target_embedding layer has")]:
+        result, _, stderr = cli_run(["translate", "--model", folder, "Hello."])
+        assert result.exit_code == 1 and message in stderr and "Traceback" not in stderr, stderr
+        assert len(stderr.strip().splitlines()) == 1
+
+
+def test_held_out_test_split_is_the_one_the_shipped_translator_was_scored_on(data):
+    """Hash-based: the shipped model's metrics name 4,838 held-out English sentences."""
+    from dlkit.tasks.translator.data import read_pairs, references, split_pairs
+
+    test = split_pairs(read_pairs(str(need(data / "anki" / "fra.txt"))), 0.05, 0.05)[2]
+    assert len(references(test)[0]) == 4838

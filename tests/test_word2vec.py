@@ -2,7 +2,7 @@
 
 import pytest
 
-from dlkit.text import embeddings_format, load_embeddings
+from dlkit.text.vectors import embeddings_format, load_embeddings
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_analogy_king_man_woman_gives_queen(cli_run, glove):
 
 
 def test_evaluate_analogy_accuracy(cli_run, glove, lee_vectors, tmp_path):
-    from dlkit.word2vec import default_questions
+    from dlkit.tasks.word2vec.model import default_questions
 
     lines = open(default_questions(), encoding="utf-8").read().splitlines()
     capitals = tmp_path / "capitals.txt"  # the first section: capital-common-countries
@@ -112,3 +112,33 @@ def test_bad_corpus_is_one_clear_line(cli_run, tmp_path):
     result, _, stderr = cli_run(["word2vec", "train", tmp_path / "few.txt", "-o", tmp_path / "v.bin"])
     assert result.exit_code == 1 and "--min-count" in stderr and "Traceback" not in stderr
     assert not (tmp_path / "v.bin").exists()
+
+
+def test_library_trains_loads_and_streams_queries(lee_corpus, tmp_path):
+    from dlkit.tasks import word2vec
+
+    run = word2vec.train([lee_corpus], str(tmp_path / "v.bin"), word2vec.Config(epochs=2, min_count=2, workers=1))
+    assert run.model == str(tmp_path / "v.bin") and run.summary["words"] > 3000 and run.summary["epochs"] == 2
+    vectors = word2vec.load(run.model, top=3)
+    palestinian, unknown = vectors.predict(["palestinian", "nosuchword"])
+    assert palestinian["input"] == "palestinian" and len(palestinian["top"]) == 3
+    assert palestinian["word"] == palestinian["top"][0]["word"]
+    assert unknown == {"input": "nosuchword", "error": "not in the vocabulary (%d words): nosuchword"
+                       % run.summary["words"]}
+    with pytest.raises(Exception, match="the vectors file must be a file"):
+        word2vec.train([lee_corpus], str(tmp_path))  # refused before any training
+
+
+def test_word2vec_commands_never_import_tensorflow(lee_vectors):
+    """`dlkit word2vec` is gensim only: no TensorFlow start-up (seconds) for a query."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = ("import sys; from click.testing import CliRunner; from dlkit.cli import cli; "
+            "help = CliRunner().invoke(cli, ['word2vec', '--help']); "
+            f"similar = CliRunner().invoke(cli, ['word2vec', 'similar', {str(lee_vectors)!r}, 'the', '--json']); "
+            "print(help.exit_code, similar.exit_code, '\"word\"' in similar.stdout, 'tensorflow' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.stdout.split() == ["0", "0", "True", "False"], done.stderr

@@ -1,53 +1,42 @@
 """The `dlkit` command: a thin face over the library.
 
-Commands are registered here by module and summary and imported only when run, so that
+Commands come from the task packages (dlkit.tasks) and are imported only when run, so that
 `dlkit --help` answers at once, without loading TensorFlow.
 """
 
 import importlib
 import os
+import sys
 
 import click
 
 from dlkit import __version__
 
-# name: (module in dlkit.cli, summary shown by `dlkit --help`)
-COMMANDS = {
-    "classify": ("classify", "Label photos with an ImageNet CNN or your own model."),
-    "extract-features": ("features_svm", "Save CNN feature vectors of images (for SVMs and more)."),
-    "train-svm": ("features_svm", "Train a linear or RBF SVM on CNN (or Sobel) features."),
-    "predict-svm": ("features_svm", "Label images with a trained SVM."),
-    "train-sentiment": ("sentiment", "Train a BiLSTM/GRU or n-gram sentiment classifier on labelled texts."),
-    "sentiment": ("sentiment", "Label texts positive or negative (or your model's labels)."),
-    "evaluate-sentiment": ("sentiment", "Accuracy, macro-F1 and confusion matrix of a sentiment model."),
-    "word2vec": ("word2vec", "Train, query, evaluate and export Word2Vec word vectors."),
-    "train-geolocator": ("geolocate", "Train a news geolocator (word vectors + gazetteer, great-circle loss)."),
-    "geolocate": ("geolocate", "Predict where news texts are about: lat, lon and the nearest city."),
-    "evaluate-geolocator": ("geolocate", "Mean/median great-circle error (km) and acc@161km of a geolocator."),
-    "train-classifier": ("train_classifier", "Train an image classifier on class folders (transfer learning, LeNet-5, VGG, ...)."),
-    "evaluate-classifier": ("train_classifier", "Accuracy, per-class precision/recall and confusion matrix of a classifier."),
-    "import-mnist": ("train_classifier", "Write MNIST idx files as PNG class folders for train-classifier."),
-    "stylize": ("stylize", "Repaint a photo in the style of an artwork (or with a trained fast stylizer)."),
-    "train-stylizer": ("stylize", "Train a fast feed-forward stylizer for one style."),
-    "train-translator": ("translate", "Train a seq2seq LSTM translator with attention on sentence pairs."),
-    "translate": ("translate", "Translate sentences (English to French by default), line by line."),
-    "evaluate-translator": ("translate", "sacreBLEU and chrF of a translator on held-out pairs."),
-    "train-captioner": ("caption", "Train an image captioner (CNN encoder + LSTM decoder with attention)."),
-    "caption": ("caption", "Describe photos in a sentence."),
-    "evaluate-captioner": ("caption", "Corpus BLEU-1..4 of a captioner on a dataset split."),
-    "quantize": ("quantize", "Store a model's Dense and Embedding weights as int8: a smaller file to ship."),
-    "info": ("info", "Show versions, devices and where weights are cached."),
+# dlkit's own commands, beside those the tasks declare (dlkit.tasks.TASKS).
+BUILTIN = {
+    "quantize": "Store a model's Dense and Embedding weights as int8: a smaller file to ship.",
+    "info": "Show versions, devices and where weights are cached.",
 }
+
+
+def command_table() -> dict[str, tuple[str, str]]:
+    """{name: (module, summary)}: read from the task packages, which import no TensorFlow."""
+    from dlkit import tasks
+
+    found = {name: (f"dlkit.tasks.{task}.cli", summary) for name, (task, summary) in tasks.commands().items()}
+    found.update({name: (f"dlkit.cli.{name}", summary) for name, summary in BUILTIN.items()})
+    return found
 
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx):
-        return list(COMMANDS)
+        return list(command_table())
 
     def get_command(self, ctx, name):
-        if name not in COMMANDS:
+        commands = command_table()
+        if name not in commands:
             return None
-        module = importlib.import_module(f"dlkit.cli.{COMMANDS[name][0]}")
+        module = importlib.import_module(commands[name][0])
         return getattr(module, name.replace("-", "_"))
 
     def resolve_command(self, ctx, args):
@@ -58,7 +47,7 @@ class LazyGroup(click.Group):
         return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx, formatter):
-        rows = [(name, summary) for name, (_, summary) in COMMANDS.items()]
+        rows = [(name, summary) for name, (_, summary) in command_table().items()]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
@@ -79,4 +68,30 @@ def cli():
 
 
 def main():
-    cli(prog_name="dlkit")
+    """The `dlkit` program: Click's own handling, except that Ctrl-C and SIGTERM, even
+    during start-up, stop with one line and exit 130 / 143 (not "Aborted!" and 1)."""
+    from dlkit.cli.common import stop_cleanly
+
+    def run():
+        try:
+            code = cli.main(prog_name="dlkit", standalone_mode=False)
+        except click.exceptions.Abort:
+            raise KeyboardInterrupt from None
+        except click.ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
+
+    try:
+        stop_cleanly(run)
+    except SystemExit as e:
+        from dlkit.core import inputs
+
+        if not inputs.reading():
+            raise
+        # Stopped while stdin is still open (a signal, an error): everything is written;
+        # leave now, as Python's shutdown would abort on the blocked reader's stdin lock.
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os._exit(code)

@@ -1,12 +1,25 @@
-"""Options and error handling that every command shares."""
+"""What every command shares: output options, start-up, errors and signals.
+
+Task commands declare their settings once, in their Config dataclass;
+`dlkit.core.config.options` and `from_params` turn those into Click options and back.
+Nothing here imports TensorFlow, so `dlkit COMMAND --help` answers at once.
+"""
 
 import functools
+import os
+import signal
 import sys
 
 import click
 
-from dlkit import output
-from dlkit.errors import DlkitError
+from dlkit.core import output
+from dlkit.core.config import from_params, options
+from dlkit.core.errors import DlkitError
+from dlkit.core.training_config import TrainConfig
+
+# Exit codes: 0 all done; 1 some items failed, or a failure stopped the command; 2 bad
+# usage (Click's); a signal stops it with 128 + its number, as shells report it.
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 
 
 def output_options(fn):
@@ -28,12 +41,27 @@ def seed_option(fn):
     return click.option("--seed", type=int, default=None, help="Seed Python, NumPy and TensorFlow for reproducible runs.")(fn)
 
 
+# The distribution, precision, reproducibility and checkpoint options of every train- command.
+training_options = options(TrainConfig)
+
+
+def train_config(params: dict, **overrides) -> TrainConfig:
+    """The TrainConfig from a command's parameters (the options training_options added)."""
+    return from_params(TrainConfig, params, **overrides)
+
+
+def events(quiet: bool = False) -> output.ConsoleEvents:
+    """What the library reports, shown on stderr."""
+    output.quiet = quiet
+    return output.ConsoleEvents()
+
+
 def start(device: str = "auto", seed: int | None = None, quiet: bool = False, strategy: str | None = None) -> str:
     """Sets up output and TensorFlow for a command; returns the device in use.
 
     A multi-worker strategy must exist before any op runs, so a command's --strategy
     (added by training_options) is honoured here even when not passed explicitly."""
-    from dlkit import runtime
+    from dlkit.core import runtime
 
     output.quiet = quiet
     if strategy is None:
@@ -45,49 +73,69 @@ def start(device: str = "auto", seed: int | None = None, quiet: bool = False, st
         raise DlkitError(str(e)) from None
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the command is, so that it unwinds like Ctrl-C does: files
+    being written are dropped (atomic writes) and records already printed stay."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def handle_errors(fn):
-    """Expected failures become one line on stderr and exit 1; Ctrl-C exits 130."""
+    """Expected failures become one line on stderr and exit 1 (a bad item inside a batch
+    is a record instead, and exits 1 at the end); Ctrl-C exits 130 and SIGTERM 143, each
+    with one line; a closed pipe (`| head`) exits 0."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
         try:
             return fn(*args, **kwargs)
         except DlkitError as e:
             raise click.ClickException(str(e)) from None
         except KeyboardInterrupt:
-            output.console().print("interrupted")
-            sys.exit(130)
+            _stopped("interrupted", EXIT_INTERRUPTED)
+        except Terminated:
+            _stopped("terminated", EXIT_TERMINATED)
+        except BrokenPipeError:
+            _closed_pipe()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
     return wrapper
 
 
-def training_options(fn):
-    """Distribution, precision, reproducibility and checkpoint options of every train- command."""
-    options = [
-        click.option("--strategy", type=click.Choice(["auto", "one-device", "mirrored", "multi-worker"]),
-                     default="auto", show_default=True,
-                     help="auto: one GPU or the CPU; mirrored: all local GPUs; multi-worker: machines in TF_CONFIG."),
-        click.option("--precision", type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]),
-                     default="float32", show_default=True, help="Mixed precision speeds up modern GPUs."),
-        click.option("--jit/--no-jit", default=False, help="Compile training steps with XLA."),
-        click.option("--seed", type=int, default=None, help="Seed Python, NumPy and TensorFlow."),
-        click.option("--deterministic", is_flag=True, help="Bit-identical reruns (needs --seed; slower)."),
-        click.option("--workdir", type=click.Path(file_okay=False), default=None,
-                     help="Checkpoint folder [default: OUTPUT.ckpt]; given explicitly, a rerun resumes from it."),
-        click.option("--resume", is_flag=True, help="Continue an interrupted run from its checkpoint."),
-        click.option("--checkpoint-steps", type=click.IntRange(1), default=None,
-                     help="Also checkpoint every N steps (for long epochs)."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+def stop_cleanly(run) -> None:
+    """Runs the whole command line (`dlkit.cli.main`) so that a signal during start-up
+    (importing TensorFlow, before a command's own handler is set) stops it the same way."""
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        run()
+    except Terminated:
+        _stopped("terminated", EXIT_TERMINATED)
+    except KeyboardInterrupt:
+        _stopped("interrupted", EXIT_INTERRUPTED)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
-TRAINING_KEYS = ("strategy", "precision", "jit", "seed", "deterministic", "workdir", "resume", "checkpoint_steps")
+def _stopped(what: str, code: int) -> None:
+    _flush_quietly()
+    output.error_line(f"{what}; records already written are complete")
+    sys.exit(code)
 
 
-def train_config(kwargs: dict, **overrides):
-    """A TrainConfig from a command's keyword arguments (the keys training_options adds)."""
-    from dlkit.training import TrainConfig
+def _closed_pipe() -> None:
+    """The reader went away (`| head`): what it wanted was written; exit quietly, and keep
+    Python from complaining again when it flushes stdout at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(0)
 
-    return TrainConfig(**{k: kwargs[k] for k in TRAINING_KEYS if k in kwargs}, **overrides)
+
+def _flush_quietly() -> None:
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass

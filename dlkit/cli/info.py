@@ -21,7 +21,7 @@ def info(strategy, device):
       dlkit info
       dlkit info --strategy mirrored
     """
-    from dlkit import runtime, training
+    from dlkit.core import runtime, training
 
     used = start(device, strategy=strategy)
     chosen = training.make_strategy(strategy)

@@ -1,6 +1,6 @@
 import click
 
-from dlkit import output
+from dlkit.core import output
 from dlkit.cli.common import handle_errors, output_options, start
 
 
@@ -22,9 +22,11 @@ def quantize(model, target, json_lines, quiet, verbose):
       dlkit quantize en-fr/ -o en-fr-int8/
       dlkit evaluate-translator fra.txt --model en-fr-int8/
     """
-    from dlkit import modelio
+    from dlkit import tasks
+    from dlkit.core import modelio
 
     start("cpu", None, quiet)
+    tasks.import_layers()  # any dlkit model may be given, with any task's layers
     out = output.Output(json_lines)
     out.emit(modelio.quantize(model, target))
     raise SystemExit(out.close())

@@ -22,7 +22,7 @@ dlkit caption --model "$work/captioner-int8" "$shared/data/photos/horse.png" \
 cp "$work/captioner.curves.png" "$here/training-curves.png"
 python - "$work" <<'PY'
 import json, sys
-from dlkit import modelio
+from dlkit.core import modelio
 work = sys.argv[1]
 test, full, greedy, train = (json.load(open(f"{work}/{name}.json"))
                              for name in ("test", "test-float32", "test-greedy", "train"))

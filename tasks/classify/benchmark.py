@@ -29,25 +29,27 @@ def main() -> None:
 
     import numpy as np
 
-    from dlkit import backbones, runtime
-    from dlkit.classify import Classifier, ClassifyConfig
-    from dlkit.images import load_image
-    from dlkit.inputs import expand_paths
+    from dlkit.core import runtime
+    from dlkit.core.inputs import expand_paths
+    from dlkit.tasks import classifier
+    from dlkit.vision import backbones
+    from dlkit.vision.images import load_image
 
     runtime.setup("auto")
     paths = expand_paths([args.folder])[: args.images]
     if len(paths) < args.images:
         sys.exit(f"{args.folder}: only {len(paths)} images, wanted {args.images}")
-    classifier = Classifier(ClassifyConfig(batch_size=args.batch_size))
-    model, size = classifier.model, classifier.input_size
-    backbone = backbones.get(classifier.config.backbone)
+    config = classifier.ClassifyConfig(batch_size=args.batch_size)
+    predictor = classifier.load(None, config)
+    model, size = predictor.model, predictor.input_size
+    backbone = backbones.get(config.backbone)
     decoded = backbone.preprocess(np.stack([load_image(p, size) for p in paths]).astype("float32"))
 
     def bare() -> None:
         model.predict(decoded, batch_size=args.batch_size, verbose=0)
 
     def dlkit() -> None:
-        records = list(classifier.classify(paths))
+        records = list(predictor.predict(paths))
         assert len(records) == len(paths) and not any("error" in r for r in records)
 
     best_bare, best_dlkit = throughput.compare(bare, dlkit, args.rounds)

@@ -27,10 +27,11 @@ def main() -> None:
 
     import numpy as np
 
-    from dlkit import backbones, runtime
-    from dlkit.features_svm import FeatureExtractor, FeaturesConfig
-    from dlkit.images import load_image
-    from dlkit.inputs import expand_paths
+    from dlkit.core import runtime
+    from dlkit.core.inputs import expand_paths
+    from dlkit.tasks.svm import FeatureExtractor, FeaturesConfig
+    from dlkit.vision import backbones
+    from dlkit.vision.images import load_image
 
     runtime.setup("auto")
     paths = expand_paths([args.folder])[: args.images]
@@ -43,8 +44,8 @@ def main() -> None:
         extractor.model.predict(decoded, batch_size=extractor.config.batch_size, verbose=0)
 
     def dlkit() -> None:
-        rows = [vector for _, vector, _ in extractor.extract(paths)]
-        assert len(rows) == len(paths) and all(r is not None for r in rows)
+        records = list(extractor.predict(paths))
+        assert len(records) == len(paths) and all("features" in r for r in records)
 
     best_bare, best_dlkit = throughput.compare(bare, dlkit, args.rounds)
     print(f"images: {len(paths)}  backbone: {extractor.config.backbone} pooled, {size}px")

@@ -48,25 +48,27 @@ def split(work: str) -> tuple[str, str]:
 
 
 def baselines(train: str, test: str) -> dict:
-    from dlkit import geolocate
+    from dlkit.tasks.geolocator.data import read_articles
+    from dlkit.tasks.geolocator.gazetteer import Gazetteer
+    from dlkit.tasks.geolocator.geometry import centroid, geometric_median, metrics
 
-    train_rows, _ = geolocate.read_articles(train)
-    test_rows, _ = geolocate.read_articles(test)
+    train_rows, _ = read_articles(train)
+    test_rows, _ = read_articles(test)
     true = np.array([[a.lat, a.lon] for a in test_rows])
     points = [[a.lat, a.lon] for a in train_rows]
-    median = geolocate.geometric_median(points)
-    gazetteer = geolocate.Gazetteer(kinds=("city", "country"))
+    median = geometric_median(points)
+    gazetteer = Gazetteer(kinds=("city", "country"))
     found = [gazetteer.most_mentioned(a.text) for a in test_rows]
     predicted = np.array([point if point else median for point in found])
     return {
-        "geometric-median": geolocate.metrics(np.repeat(median[None], len(true), 0), true),
-        "centroid": geolocate.metrics(np.repeat(geolocate.centroid(points)[None], len(true), 0), true),
-        "gazetteer": {**geolocate.metrics(predicted, true), "no_name_found": sum(p is None for p in found)},
+        "geometric-median": metrics(np.repeat(median[None], len(true), 0), true),
+        "centroid": metrics(np.repeat(centroid(points)[None], len(true), 0), true),
+        "gazetteer": {**metrics(predicted, true), "no_name_found": sum(p is None for p in found)},
     }
 
 
 def ship(model: str, metrics: dict) -> None:
-    from dlkit import modelio
+    from dlkit.core import modelio
 
     modelio.ship(model, "geolocator-geo-news", "geolocator", "geolocate", metrics,
                  "flock /tmp/dlkit-train.lock python tasks/geolocation/recipe.py --ship", skip=())

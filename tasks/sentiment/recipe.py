@@ -74,7 +74,7 @@ def ship(record: dict, workdir: str) -> None:
     10 MB in float32), scores that copy, copies it to pretrained/ and records it in the
     manifest."""
     sys.path.insert(0, ROOT)
-    from dlkit import modelio
+    from dlkit.core import modelio
 
     folder = os.path.join(workdir, record["model"])
     dlkit("quantize", folder, "-o", folder + "-int8")

@@ -7,7 +7,7 @@ Baseline (keras.io "Neural style transfer"): plain gradient descent on the image
 SGD and ExponentialDecay(lr0, 100 steps, 0.96), at full size from the content photo;
 lr0 is the best of a small grid (a pilot of a third of the steps each), so the baseline
 is not handicapped by a learning rate tuned for another loss scale. dlkit: its defaults (L-BFGS,
-coarse-to-fine). Both minimize the same loss (dlkit.stylize.StyleLoss) with the same
+coarse-to-fine). Both minimize the same loss (dlkit.tasks.stylize.model.StyleLoss) with the same
 network; dlkit's clock runs until its full-size loss first reaches the baseline's final
 loss, coarse scales included.
 """
@@ -25,6 +25,20 @@ class Reached(Exception):
     pass
 
 
+def watching(on_evaluation):
+    """Events whose progress calls `on_evaluation(size, loss)` after each loss evaluation
+    of dlkit's stylize (size: "WIDTHxHEIGHT" of the scale being optimized)."""
+    import contextlib
+
+    from dlkit.core.events import Events
+
+    class Watch(Events):
+        def progress(self, total, description):
+            return contextlib.nullcontext(lambda n=1, size="", loss=None: on_evaluation(size, loss))
+
+    return Watch()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--content", default=os.path.join(STYLE, "content", "chelsea.png"))
@@ -37,18 +51,19 @@ def main() -> None:
 
     import numpy as np
 
-    from dlkit import runtime
-    from dlkit.stylize import (FastStylizer, LossNetwork, StyleLoss, StylizeConfig, _fit, _load, _resized,
-                               style_grams, stylize, transformation_network)
+    from dlkit.core import modelio, runtime
+    from dlkit.tasks.stylize.config import StylizeConfig
+    from dlkit.tasks.stylize.fast import FastStylizer, transformation_network
+    from dlkit.tasks.stylize.model import LossNetwork, StyleLoss, fit_size, read_image, resized, style_grams, stylize
 
     runtime.setup("auto")
     tf, keras = runtime.tf, runtime.keras
     config = StylizeConfig(backbone=args.backbone, size=args.size)
     network = LossNetwork(args.backbone)
-    content_full, style_full = _load(args.content), _load(args.style)
-    w, h = _fit(content_full.shape[1], content_full.shape[0], args.size)
-    content = _resized(content_full, (w, h))
-    style = _resized(style_full, _fit(style_full.shape[1], style_full.shape[0], max(w, h)))
+    content_full, style_full = read_image(args.content), read_image(args.style)
+    w, h = fit_size(content_full.shape[1], content_full.shape[0], args.size)
+    content = resized(content_full, (w, h))
+    style = resized(style_full, fit_size(style_full.shape[1], style_full.shape[0], max(w, h)))
     loss = StyleLoss(network, content, style_grams(network, [style], [1.0]), config)
 
     @tf.function
@@ -79,15 +94,18 @@ def main() -> None:
             network=network)
     start = time.perf_counter()
     reached = {}
+    evaluations = 0
 
-    def watch(i, losses, size):
-        if size == (w, h) and losses["total"] <= baseline_loss:
-            reached.update(seconds=time.perf_counter() - start, evaluations=i)
+    def watch(size, loss):
+        nonlocal evaluations
+        evaluations += 1
+        if size == f"{w}x{h}" and loss <= baseline_loss:
+            reached.update(seconds=time.perf_counter() - start, evaluations=evaluations)
             raise Reached
 
     try:
         stylize(args.content, [args.style], StylizeConfig(backbone=args.backbone, size=args.size, iterations=1000),
-                on_step=watch, network=network)
+                watching(watch), network=network)
     except Reached:
         pass
 
@@ -104,13 +122,13 @@ def main() -> None:
 
     # Speed does not depend on what the weights learned: an untrained network of the
     # default width times the same as a trained one.
-    stylizer = FastStylizer(args.stylizer or transformation_network())
-    photo = _resized(content_full, _fit(content_full.shape[1], content_full.shape[0], 512))
-    stylizer(photo)  # trace
+    stylizer = FastStylizer(modelio.load_model(args.stylizer) if args.stylizer else transformation_network())
+    photo = resized(content_full, fit_size(content_full.shape[1], content_full.shape[0], 512))
+    stylizer.paint(photo)  # trace
     times = []
     for _ in range(5):
         start = time.perf_counter()
-        stylizer(photo)
+        stylizer.paint(photo)
         times.append(time.perf_counter() - start)
     print(f"fast stylizer on a {photo.shape[1]}x{photo.shape[0]} photo: {min(times):.3f} s (best of 5; target < 1 s)")
 

@@ -27,12 +27,12 @@ def main() -> None:
     parser.add_argument("--test-sentences", type=int, default=0, help="0: the whole test split")
     args = parser.parse_args()
 
-    from dlkit import runtime
-    from dlkit.translate import TranslatorConfig, corpus_scores, read_pairs, references, split_pairs
+    from dlkit.core import runtime
+    from dlkit.tasks.translator import Config, corpus_scores, read_pairs, references, split_pairs
 
     runtime.setup("auto", seed=0)
     tf, keras = runtime.tf, runtime.keras
-    config = TranslatorConfig()
+    config = Config()
     train, _, test = split_pairs(read_pairs(args.data), config.val_fraction, config.test_fraction)
     keep = [(s, "\t" + t + "\n") for s, t in zip(train.sources, train.targets)
             if len(s) <= args.max_chars and len(t) + 2 <= args.max_chars]

@@ -26,12 +26,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
 
-    from dlkit import modelio, runtime
-    from dlkit.translate import Translator, TranslatorConfig, read_pairs, references, split_pairs
+    from dlkit.core import runtime
+    from dlkit.tasks.translator import Config, load, read_pairs, references, split_pairs
 
     runtime.setup("auto")
-    translator = Translator.load(args.model or modelio.pretrained_path("translation"))
-    config = TranslatorConfig()
+    translator = load(args.model)
+    config = Config()
     test = split_pairs(read_pairs(args.data), config.val_fraction, config.test_fraction)[2]
     sentences = references(test)[0][: args.sentences]
 

@@ -24,7 +24,7 @@ dlkit translate --model "$work/en-fr-int8" "I don't know what to do." --attentio
 # ship the int8 copy with its held-out scores
 python - "$work" <<'PY'
 import json, sys
-from dlkit import modelio
+from dlkit.core import modelio
 work = sys.argv[1]
 test, full, train = (json.load(open(f"{work}/{name}.json")) for name in ("test-int8", "test", "train"))
 metrics = {"split": f"fra.txt held-out test ({test['sentences']} English sentences)", "beam_size": test["beam_size"],

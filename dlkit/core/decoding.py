@@ -1,0 +1,167 @@
+"""What the sequence decoders (translation, captioning) share: teacher-forced training
+scored by decoding each epoch, inference graphs made of the trained layers, beam search.
+
+Beam search sees the model through one function, `step(tokens, states) -> (log_probs,
+states, attention)`, over a batch laid out sentence-major: `beam` rows per input.
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from dlkit.core import plots
+from dlkit.core.errors import DlkitError
+from dlkit.core.events import SILENT, Events
+from dlkit.core.runtime import keras, tf
+from dlkit.core.training import EpochScore, ProgressBar, Trainer, halve_on_plateau
+
+
+@dataclass
+class Hypothesis:
+    tokens: list[int]  # without the end token
+    # log-probability / ((5 + length) / 6) ** alpha (GNMT): what the search maximizes;
+    # close to the mean log-probability per token, without a bias towards short outputs
+    score: float
+    attention: np.ndarray | None  # (tokens + end, source positions) when asked for
+
+
+def beam_search(step: Callable, states: list[np.ndarray], batch: int, beam: int, bos: int, eos: int,
+                max_steps: int, alpha: float = 0.6, with_attention: bool = False,
+                min_length: int = 1, banned: tuple[int, ...] = ()) -> list[Hypothesis]:
+    """The best hypothesis per input. `states` hold one row per input; they are repeated
+    for the beams here. `beam` 1 is greedy decoding. Outputs have at least `min_length`
+    tokens: an empty caption or translation is never the answer, and never contain a
+    `banned` token (padding, <unk>, the start token).
+
+    The first beam of each input follows the greedy path to its end: a narrow beam can
+    prune that path, and the answer would then score below greedy decoding's."""
+    states = [np.repeat(s, beam, 0) for s in states]
+    tokens = np.full(batch * beam, bos, np.int32)
+    scores = np.full((batch, beam), -np.inf)
+    scores[:, 0] = 0.0  # one live hypothesis per input to start with
+    sequences = [[] for _ in range(batch * beam)]
+    trails = [[] for _ in range(batch * beam)]
+    finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
+    greedy = [True] * batch  # still following the greedy path in the first beam
+    for t in range(max_steps):
+        log_probs, states, attention = step(tokens, states)
+        log_probs = log_probs.copy()
+        log_probs[:, list(banned)] = -np.inf
+        if t < min_length:
+            log_probs[:, eos] = -np.inf
+        vocab = log_probs.shape[1]
+        total = (scores.reshape(-1, 1) + log_probs).reshape(batch, beam * vocab)
+        best = np.argsort(-total, axis=1)[:, : 2 * beam + 1]  # enough to refill after endings
+        new_tokens = np.full(batch * beam, eos, np.int32)
+        new_scores = np.full((batch, beam), -np.inf)
+        origin = np.zeros(batch * beam, np.int64)
+        new_sequences, new_trails = [[] for _ in range(batch * beam)], [[] for _ in range(batch * beam)]
+        for b in range(batch):
+            filled, candidates = 0, list(best[b])
+            if greedy[b]:
+                first = int(np.argmax(log_probs[b * beam]))  # the greedy step, from beam 0
+                candidates = [first] + [flat for flat in candidates if flat != first]
+            for flat in candidates:
+                score = total[b, flat]
+                if not np.isfinite(score) or filled == beam:
+                    break
+                parent, token = b * beam + flat // vocab, int(flat % vocab)
+                trail = trails[parent] + [attention[parent]] if with_attention else []
+                if token == eos or t == max_steps - 1:
+                    ended = sequences[parent] + ([] if token == eos else [token])
+                    normalized = score / (((5 + len(ended) + 1) / 6) ** alpha)
+                    finished[b].append(Hypothesis(ended, float(normalized),
+                                                  np.stack(trail) if trail else None))
+                    greedy[b] = greedy[b] and flat != candidates[0]
+                    continue
+                slot = b * beam + filled
+                new_tokens[slot], new_scores[b, filled], origin[slot] = token, score, parent
+                new_sequences[slot], new_trails[slot] = sequences[parent] + [token], trail
+                filled += 1
+        states = [s[origin] for s in states]
+        tokens, scores, sequences, trails = new_tokens, new_scores, new_sequences, new_trails
+        # an input is done once its best ending beats every live hypothesis (scores only fall)
+        done = [not greedy[b] and len(f) >= beam and max(h.score for h in f) >= scores[b].max()
+                for b, f in enumerate(finished)]
+        if all(done) or not np.isfinite(scores).any():
+            break
+    return [max(f, key=lambda h: h.score) for f in finished]
+
+
+# ---- Inference -------------------------------------------------------------------------
+
+class DecoderGraphs:
+    """A trained encoder-decoder's inference, calling its layers directly:
+    `encode(*inputs) -> (context, states)` once per batch of inputs, and
+    `step(tokens, states, *context) -> (log_probs, states, attention)` once per output
+    token, where context holds what every step reads (the encoder's outputs, a mask).
+    Both run as TensorFlow functions, traced once per shape family."""
+
+    def __init__(self, encode: Callable, step: Callable):
+        self._encode = tf.function(encode, reduce_retracing=True)
+        self._step = tf.function(step, reduce_retracing=True)
+
+    def search(self, inputs: list[np.ndarray], beam: int, bos: int, eos: int, max_steps: int, alpha: float,
+               with_attention: bool = False, banned: tuple[int, ...] = ()) -> list[Hypothesis]:
+        """The best hypothesis per input row (see beam_search)."""
+        context, states = self._encode(*(tf.constant(x) for x in inputs))
+        # Every beam of an input reads that input's context: repeated once, not per step.
+        context = [tf.repeat(c, beam, axis=0) for c in context]
+
+        def step(tokens, states):
+            log_probs, states, attention = self._step(tf.constant(tokens), [tf.constant(s) for s in states],
+                                                      *context)
+            return log_probs.numpy(), [s.numpy() for s in states], attention.numpy()
+
+        return beam_search(step, [s.numpy() for s in states], len(inputs[0]), beam, bos, eos, max_steps, alpha,
+                           with_attention, banned=banned)
+
+
+def check_vocabulary(model: "keras.Model", size: int, path: str, layers: tuple[str, ...]) -> None:
+    """Refuses a vocabulary file that does not fit the layers it feeds or names (the
+    embedding's rows, the output's classes): ids beyond them fail inside TensorFlow, and
+    a vocabulary of another model decodes the wrong words without a word of warning."""
+    for name in layers:
+        layer = model.get_layer(name)
+        expected = layer.input_dim if isinstance(layer, keras.layers.Embedding) else layer.units
+        if expected != size:
+            raise DlkitError(f"{path}: {size:,} entries, but the model's {name} layer has {expected:,}")
+
+
+# ---- Training --------------------------------------------------------------------------
+
+def compile_decoder(trainer: Trainer, build: Callable[[], "keras.Model"], learning_rate: float,
+                    clipnorm: float) -> "keras.Model":
+    """The model `build()` makes, in the trainer's scope, compiled for next-token
+    prediction: cross-entropy on its logits, weighted (the datasets give weights that
+    leave the padding out), Adam with clipped gradients (recurrent nets spike)."""
+    with trainer.scope():
+        model = build()
+        model.compile(keras.optimizers.Adam(learning_rate, clipnorm=clipnorm),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      weighted_metrics=["accuracy"], **trainer.compile_options())
+    return model
+
+
+def fit_decoder(trainer: Trainer, model: "keras.Model", train: "tf.data.Dataset", validation: "tf.data.Dataset",
+                epochs: int, steps: int | None, monitor: str, lr_patience: int, min_delta: float,
+                save: Callable[[dict], None], title: str, score: Callable[[], float] | None = None,
+                events: Events = SILENT) -> tuple[dict, str]:
+    """Trains with `score()` (a decoding score of validation data, higher is better)
+    added to each epoch's logs as `monitor`, or, without one, `monitor` the validation
+    loss: it keeps the best epoch, stops training and halves the learning rate when it
+    stalls. Then `save(history)` writes the model and the training curves are drawn
+    beside it (the chief only). Returns (history, the curves' path)."""
+    mode = "max" if score else "min"
+    callbacks = [EpochScore(monitor, score)] if score else []
+    callbacks += [halve_on_plateau(monitor, lr_patience, min_delta, mode),
+                  ProgressBar(epochs, steps, f"training {title}", events=events)]
+    history = trainer.fit(model, trainer.distribute(train), trainer.distribute(validation), epochs,
+                          callbacks=callbacks, monitor=monitor, mode=mode)
+    curves = trainer.output.rstrip("/") + ".curves.png"
+    if trainer.is_chief:
+        save(history)
+        plots.training_curves(history, curves, title=title)
+    trainer.finish()
+    return history, curves

@@ -1,0 +1,236 @@
+"""Saving and loading models: atomic writes, Keras safe mode, and the shipped models.
+
+Conventions every task follows:
+- A model dlkit trains takes raw inputs (RGB pixels 0..255, or text) and carries its own
+  preprocessing, so whoever loads it needs nothing else.
+- A classifier ends in a ClassNames layer (dlkit.core.layers) that stores its labels in the model file.
+- Files and folders are written to a temporary name and renamed into place, so an
+  interrupted save (Ctrl-C, a crash, a full disk) never leaves a half-written model.
+- Models load with safe_mode=True: a model file cannot run code when loaded.
+"""
+
+import dataclasses
+import os
+import shutil
+import sys
+import warnings
+import zipfile
+from typing import Any, Callable
+
+from dlkit.core import config as settings
+from dlkit.core.errors import DlkitError
+from dlkit.core.files import atomic_path, read_json, sha256, size, write_json
+from dlkit.core.runtime import keras
+
+
+def save_model(model: "keras.Model", path: str) -> None:
+    """Writes a model for inference: without the optimizer's state, which would triple
+    the file (training state lives in the checkpoints of dlkit.training instead)."""
+    if not path.endswith(".keras"):
+        raise DlkitError(f"{path}: a model file must end in .keras")
+    if getattr(model, "optimizer", None) is not None:
+        # from_config, not clone_model: a clone is compiled like its original, and its
+        # optimizer's slots would be saved with it.
+        clean = type(model).from_config(model.get_config())
+        clean.set_weights(model.get_weights())
+        model = clean
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+
+
+# A .keras file is a zip archive that Keras unpacks to a temporary folder. Archives
+# beyond these limits are refused before unpacking: dlkit's largest models (VGG19 inside
+# a stylizer) are about 600 MB, weights barely compress (a ratio near 1), and a small file
+# that unpacks to gigabytes is an attack on the disk, not a model.
+MAX_ARCHIVE_BYTES = 2 << 30
+MAX_ARCHIVE_MEMBERS = 1000
+MAX_COMPRESSION_RATIO = 20  # checked once the archive holds more than 16 MiB
+
+
+def check_archive(path: str) -> None:
+    """Refuses a .keras archive that is not one, or that would unpack beyond the limits."""
+    if not zipfile.is_zipfile(path):
+        raise DlkitError(f"{path} is not a Keras model file (.keras archive)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as e:
+        raise DlkitError(f"{path} is not a readable Keras model file ({e})") from None
+    unpacked = sum(m.file_size for m in members)
+    packed = sum(m.compress_size for m in members) or 1
+    if len(members) > MAX_ARCHIVE_MEMBERS:
+        raise DlkitError(f"{path}: refused, the archive holds {len(members):,} files "
+                         f"(limit {MAX_ARCHIVE_MEMBERS:,})")
+    if unpacked > MAX_ARCHIVE_BYTES:
+        raise DlkitError(f"{path}: refused, the archive unpacks to {unpacked / 2**20:,.0f} MiB "
+                         f"(limit {MAX_ARCHIVE_BYTES / 2**20:,.0f} MiB)")
+    if unpacked > 16 << 20 and unpacked / packed > MAX_COMPRESSION_RATIO:
+        raise DlkitError(f"{path}: refused, the archive unpacks {unpacked / packed:,.0f} times its size "
+                         f"(model weights barely compress; limit {MAX_COMPRESSION_RATIO}x)")
+
+
+def load_model(path: str, custom_objects: dict | None = None) -> "keras.Model":
+    """A .keras model, loaded in safe mode after checking the archive; clear one-line
+    errors for bad files."""
+    if not os.path.exists(path):
+        raise DlkitError(f"model not found: {path}")
+    if os.path.isdir(path):
+        raise DlkitError(f"{path} is a folder; expected a .keras model file")
+    check_archive(path)
+    try:
+        return keras.saving.load_model(path, custom_objects=custom_objects, compile=False, safe_mode=True)
+    except Exception as e:
+        first = (str(e).strip() or type(e).__name__).splitlines()[0][:300]
+        raise DlkitError(f"cannot load model {path}: {first}") from None
+
+
+def quantize(source: str, target: str) -> dict:
+    """Copies a model (.keras file, or a model folder holding model.keras) with its Dense
+    and Embedding weights stored as int8 (Keras' per-channel weight quantization):
+    about a quarter of their float32 size, where most of a text model's weights are.
+    Recurrent and convolution layers keep float32. Returns sizes and the layers changed.
+    The model's custom layers must be registered first (dlkit.tasks.import_layers)."""
+    if os.path.abspath(source) == os.path.abspath(target):
+        raise DlkitError("write the quantized model to a new path (-o), not over the original")
+    folder = os.path.isdir(source)
+    model_file = os.path.join(source, "model.keras") if folder else source
+    model = load_model(model_file)
+    try:
+        with warnings.catch_warnings():
+            # Keras names every layer it leaves as it is (dropout, LSTM, ...): expected here.
+            warnings.filterwarnings("ignore", message=".*does not have a `quantize` method")
+            # Only layers of the model's graph (nested models included): Dense layers that a
+            # custom layer builds for itself (AttentionPooling's scorer) are re-created in
+            # float32 on loading, and their int8 weights would not fit.
+            graph = _graph_layers(model)
+            model.quantize("int8", filters=lambda layer: id(layer) in graph)
+    except Exception as e:
+        raise DlkitError(f"cannot quantize {source}: {str(e).splitlines()[0][:200]}") from None
+    layers = [layer.name for layer in model.layers if "int8" in layer.dtype_policy.name]
+    if not layers:
+        raise DlkitError(f"{source} has no Dense or Embedding layer to quantize")
+    if folder:
+        with atomic_path(target) as tmp:
+            shutil.copytree(source, tmp, ignore=shutil.ignore_patterns("model.keras"))
+            model.save(os.path.join(tmp, "model.keras"))
+    else:
+        save_model(model, target)
+    return {"input": source, "output": target, "layers": layers,
+            "mb_before": round(size(source) / 1e6, 2), "mb_after": round(size(target) / 1e6, 2)}
+
+
+def _graph_layers(model: "keras.Model") -> set[int]:
+    found = set()
+    for layer in model.layers:
+        found.add(id(layer))
+        if isinstance(layer, keras.Model):
+            found |= _graph_layers(layer)
+    return found
+
+
+def save_folder(folder: str, model: "keras.Model | None", config: Any, extra: dict | None = None,
+                files: dict[str, Callable[[str], None]] | None = None) -> None:
+    """A model folder whose config.json holds the task's Config (a dataclass, under
+    "config") and `extra` (labels, scores); see write_folder."""
+    settings_ = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config
+    write_folder(folder, model, {"config": settings_, **(extra or {})}, files)
+
+
+def write_folder(folder: str, model: "keras.Model | None", config_json: dict,
+                 files: dict[str, Callable[[str], None]] | None = None) -> None:
+    """A model folder, written atomically: model.keras (unless `model` is None: a folder
+    whose model is not a Keras one, such as an SVM), the files each `files[name](path)`
+    writes (vocabularies, tokenizers, curves) and `config_json` as config.json. Tasks
+    whose shipped folders predate save_folder's layout write theirs through this."""
+    with atomic_path(folder) as tmp:
+        os.makedirs(tmp)
+        if model is not None:
+            save_model(model, os.path.join(tmp, "model.keras"))
+        for name, write in (files or {}).items():
+            write(os.path.join(tmp, name))
+        write_json(os.path.join(tmp, "config.json"), config_json)
+
+
+def read_folder(folder: str, kind: str, command: str, config_class: type | None = None,
+                files: tuple[str, ...] = ("model.keras",)) -> tuple[Any, dict]:
+    """(the task's Config, config.json as a dict) of a model folder, after checking that
+    it is a folder with `files` and a config.json whose "config" entry passes the Config's
+    checks (types, ranges, choices: dlkit.core.config.validate). Keys the Config no
+    longer has are ignored, so folders written by older versions still load."""
+    if not os.path.isdir(folder):
+        if os.path.exists(folder):
+            raise DlkitError(f"{folder}: a {kind} is a folder written by dlkit {command}, not a file")
+        raise DlkitError(f"{kind} not found: {folder} (a folder written by dlkit {command})")
+    for name in files:
+        if not os.path.exists(os.path.join(folder, name)):
+            raise DlkitError(f"{folder} is not a dlkit {kind}: it has no {name}")
+    path = os.path.join(folder, "config.json")
+    saved = read_json(path, f"{kind} config")
+    if not isinstance(saved, dict):
+        raise DlkitError(f"{path}: expected a JSON object, not {type(saved).__name__}")
+    if config_class is None:
+        return None, saved
+    if "config" not in saved:
+        raise DlkitError(f"{path}: no \"config\" entry (not written by dlkit {command})")
+    return settings.load(config_class, saved["config"], path), saved
+
+
+# ---- Shipped models --------------------------------------------------------------------
+
+# pretrained/ beside the package in a source checkout: where recipes ship models to.
+CHECKOUT_PRETRAINED = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "pretrained")
+
+
+def pretrained_dir() -> str:
+    """The shipped models: $DLKIT_PRETRAINED, the checkout's pretrained/, or the copy an
+    installed wheel put under <prefix>/share/dlkit/pretrained."""
+    candidates = [
+        os.environ.get("DLKIT_PRETRAINED"),
+        CHECKOUT_PRETRAINED,
+        os.path.join(sys.prefix, "share", "dlkit", "pretrained"),
+    ]
+    for folder in candidates:
+        if folder and os.path.isfile(os.path.join(folder, "manifest.json")):
+            return folder
+    raise DlkitError("no shipped models found (pretrained/manifest.json is missing)")
+
+
+def manifest() -> list[dict]:
+    return read_json(os.path.join(pretrained_dir(), "manifest.json"), "manifest")["models"]
+
+
+def pretrained_path(task: str, name: str | None = None) -> str:
+    """The path of a shipped model for `task` (or by `name`), after checking its sha256."""
+    entries = [m for m in manifest() if (m["name"] == name if name else m["task"] == task)]
+    if not entries:
+        raise DlkitError(
+            f"dlkit ships no model for {name or task}; pass --model PATH (train one with its train- command)"
+        )
+    entry = entries[0]
+    path = os.path.join(pretrained_dir(), entry["file"])
+    if not os.path.exists(path):
+        raise DlkitError(f"shipped model {entry['name']} is missing: {path}")
+    if sha256(path) != entry["sha256"]:
+        raise DlkitError(f"shipped model {path} is damaged (sha256 does not match the manifest)")
+    return path
+
+
+def ship(model: str, name: str, folder: str, task: str, metrics: dict, source: str,
+         skip: tuple[str, ...] = ("training.png",)) -> str:
+    """Copies a trained model (file or folder) to pretrained/`folder` and records it in
+    the manifest with its sha256, metrics and the command that made it (what the task
+    recipes call to ship). Returns the shipped path."""
+    target = os.path.join(CHECKOUT_PRETRAINED, folder)
+    with atomic_path(target) as tmp:
+        if os.path.isdir(model):
+            shutil.copytree(model, tmp, ignore=shutil.ignore_patterns(*skip))
+        else:
+            shutil.copy(model, tmp)
+    path = os.path.join(CHECKOUT_PRETRAINED, "manifest.json")
+    entries = read_json(path, "manifest")
+    entry = {"name": name, "file": folder, "sha256": sha256(target), "task": task, "metrics": metrics,
+             "source": source}
+    entries["models"] = [m for m in entries["models"] if m["name"] != name] + [entry]
+    write_json(path, entries)
+    return target
+

@@ -1,0 +1,198 @@
+"""Results on stdout, everything else on stderr.
+
+Results are JSON Lines when stdout is not a terminal (or when asked), else a rich table.
+Messages, warnings and progress bars go to stderr so that pipes carry only results.
+Nothing here imports TensorFlow.
+"""
+
+import contextlib
+import json
+import math
+import sys
+from typing import Any, Callable, Iterator
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from dlkit.core.events import Events
+
+Formatter = Callable[[Any], str]
+
+
+def _default_format(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return "" if value is None else str(value)
+
+
+def _json_default(value: Any) -> Any:
+    # numpy scalars and arrays arrive from model outputs
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or Infinity; write null rather than invalid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+# JSON leaves these unescaped, but str.splitlines() and many JSON Lines readers break
+# lines at them: a text holding one would become two broken records.
+_LINE_BREAKS = {ord(c): f"\\u{ord(c):04x}" for c in "\x85\u2028\u2029"}
+
+
+def json_line(record: dict) -> str:
+    """A record as one line of JSON: UTF-8 kept, NaN as null, line breaks escaped."""
+    return json.dumps(_finite(record), ensure_ascii=False, default=_json_default).translate(_LINE_BREAKS)
+
+
+class Output:
+    """Collects a command's records and writes them in the right form.
+
+    `columns` maps record keys to table formatters (None: the default); they matter only
+    for the table. Error records ({"input", "error"}) are also reported on stderr and
+    make `exit_code` 1.
+    """
+
+    def __init__(
+        self,
+        json_lines: bool | None = None,
+        columns: dict[str, Formatter | None] | None = None,
+        stdout=None,
+        stderr: Console | None = None,
+    ):
+        self.stdout = stdout if stdout is not None else sys.stdout
+        self.json_lines = not _isatty(self.stdout) if json_lines is None else json_lines
+        self.columns = columns or {}
+        self.stderr = stderr or console()
+        self.errors = 0
+        self._rows: list[dict] = []
+
+    def emit(self, record: dict) -> None:
+        if "error" in record:
+            self.errors += 1
+            error_line(f"{record.get('input', '')}: {record['error']}", self.stderr)
+        if self.json_lines:
+            self.stdout.write(json_line(record) + "\n")
+            self.stdout.flush()  # downstream commands in a pipe see each record at once
+        else:
+            self._rows.append(record)
+
+    def error(self, input: str, message: str) -> None:
+        self.emit({"input": input, "error": message})
+
+    def close(self) -> int:
+        """Writes the table (terminal mode) and returns the exit code."""
+        if not self.json_lines and self._rows:
+            self._print_table()
+        return 1 if self.errors else 0
+
+    def _print_table(self) -> None:
+        keys = list(self.columns) or list(dict.fromkeys(k for r in self._rows for k in r))
+        if any("error" in r for r in self._rows) and "error" not in keys:
+            keys.append("error")
+        table = Table(show_header=True, header_style="bold")
+        for key in keys:
+            # Long paths wrap rather than end in "…": the file name is the part users need.
+            table.add_column(key, overflow="fold", no_wrap=key != "input")
+        for row in self._rows:
+            # Text, not str: a cell holding "[/b]" is a user's text, not rich markup.
+            table.add_row(*(Text((self.columns.get(k) or _default_format)(row.get(k)) if k in row else "")
+                            for k in keys))
+        Console(file=self.stdout).print(table)
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+_console: Console | None = None
+quiet = False
+
+
+def console() -> Console:
+    """The stderr console shared by messages and progress bars."""
+    global _console
+    if _console is None:
+        _console = Console(stderr=True)
+    return _console
+
+
+def _print(prefix: Text | None, message: str, to: Console | None = None) -> None:
+    """Messages name users' files and quote their texts: never read as rich markup."""
+    line = Text.assemble(prefix, str(message)) if prefix else Text(str(message))
+    (to or console()).print(line, highlight=False, soft_wrap=True, markup=False)
+
+
+def info(message: str) -> None:
+    if not quiet:
+        _print(None, message)
+
+
+def warn(message: str) -> None:
+    _print(Text("warning: ", style="yellow"), message)
+
+
+def error_line(message: str, to: Console | None = None) -> None:
+    _print(Text("error: ", style="red"), message, to)
+
+
+class ConsoleEvents(Events):
+    """Library events shown on stderr: messages (unless --quiet), warnings, progress bars."""
+
+    def message(self, text: str) -> None:
+        info(text)
+
+    def warning(self, text: str) -> None:
+        warn(text)
+
+    def progress(self, total: int | None, description: str):
+        return progress(total, description)
+
+
+@contextlib.contextmanager
+def progress(total: int | None, description: str) -> Iterator[Callable[..., None]]:
+    """A progress bar on stderr; yields `advance(n=1, **fields)`.
+
+    Silent under --quiet and when stderr is not a terminal (a log file wants no bars).
+    """
+    if quiet or not console().is_terminal:
+        yield lambda n=1, **fields: None
+        return
+    columns = [
+        TextColumn("{task.description}", markup=False, style="bold"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[status]}", markup=False),
+    ]
+    with Progress(*columns, console=console(), transient=False) as bar:
+        task = bar.add_task(description, total=total, status="")
+
+        def advance(n: int = 1, **fields: Any) -> None:
+            status = "  ".join(f"{k} {_default_format(v)}" for k, v in fields.items())
+            bar.update(task, advance=n, status=status)
+
+        yield advance

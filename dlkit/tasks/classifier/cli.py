@@ -1,0 +1,137 @@
+"""The classifier's commands: classify, train-classifier, evaluate-classifier, import-mnist.
+
+Their settings are the fields of .config (options(...) and from_params); the models are
+imported inside each command, so `--help` needs no TensorFlow.
+"""
+
+import click
+
+from dlkit.cli import common
+from dlkit.cli.common import device_option, handle_errors, output_options, start, training_options
+from dlkit.core import output
+from dlkit.core.config import from_params, options
+from dlkit.core.inputs import iter_paths
+from dlkit.core.training_config import TrainConfig
+from dlkit.tasks.classifier.config import ClassifyConfig, TrainClassifierConfig
+from dlkit.vision.folders import image_count
+
+def _top(entries):
+    return ", ".join(f"{e['label']} {e['score']:.2f}" for e in entries[1:])
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True)
+@click.option("--model", type=click.Path(dir_okay=False), default=None,
+              help="A .keras classifier trained with dlkit train-classifier (or any Keras image classifier).")
+@options(ClassifyConfig)
+@output_options
+@device_option
+@handle_errors
+def classify(images, model, json_lines, quiet, verbose, device, **params):
+    """Label IMAGES (files, globs, folders, or - for paths on stdin).
+
+    \b
+    Examples:
+      dlkit classify photo.jpg
+      dlkit classify holiday/ --top-k 3
+      find . -name '*.png' | dlkit classify - > labels.jsonl
+      dlkit classify --model pets.keras cat.jpg
+    """
+    from dlkit.tasks.classifier.classify import load
+
+    start(device, quiet=quiet)
+    predictor = load(model, from_params(ClassifyConfig, params))
+    out = output.Output(json_lines, columns={"input": None, "label": None, "score": None, "top": _top})
+    with common.events(quiet).progress(image_count(images), "classifying") as advance:
+        for record in predictor.predict(iter_paths(images)):
+            out.emit(record)
+            advance()
+    raise SystemExit(out.close())
+
+
+@click.command()
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--output", "output_path", required=True, type=click.Path(dir_okay=False),
+              help="Where to save the trained .keras model (a training-curve PNG goes beside it).")
+@options(TrainClassifierConfig)
+@click.option("--patience", type=click.IntRange(1), default=TrainConfig.patience, show_default=True,
+              help="Early stopping: stop when validation loss has not improved for this many epochs.")
+@training_options
+@output_options
+@device_option
+@handle_errors
+def train_classifier(data_dir, output_path, patience, json_lines, quiet, verbose, device, **params):
+    """Train an image classifier on DATA_DIR: one sub-folder of images per class.
+
+    Prints one JSON summary (accuracy, loss, epochs, seconds) and writes OUTPUT plus a
+    training-curve PNG beside it. Rerun with --resume after an interruption.
+
+    \b
+    Examples:
+      dlkit train-classifier pets/ -o pets.keras
+      dlkit train-classifier train/ --val-dir val/ --fine-tune-epochs 5 -o pets.keras
+      dlkit import-mnist ../shared/data/mnist digits/
+      dlkit train-classifier digits/train --val-dir digits/test --arch lenet5 --no-augment -o lenet.keras
+      dlkit classify --model pets.keras photo.jpg
+    """
+    from dlkit.tasks.classifier.training import train
+
+    start(device, params["seed"], quiet)
+    config = from_params(TrainClassifierConfig, params)
+    run = train(data_dir, output_path, config, common.train_config(params, patience=patience), common.events(quiet))
+    out = output.Output(json_lines)
+    out.emit(run.summary)
+    raise SystemExit(out.close())
+
+
+@click.command()
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--model", required=True, type=click.Path(dir_okay=False),
+              help="A .keras classifier trained with dlkit train-classifier.")
+@click.option("--confusion", type=click.Path(dir_okay=False), default=None,
+              help="Where to write the confusion-matrix PNG [default: MODEL.confusion.png].")
+@options(ClassifyConfig, only=("batch_size",))
+@output_options
+@device_option
+@handle_errors
+def evaluate_classifier(data_dir, model, confusion, batch_size, json_lines, quiet, verbose, device):
+    """Accuracy, per-class precision/recall and a confusion-matrix PNG on DATA_DIR (class folders).
+
+    One record per class, then one metrics record.
+
+    \b
+    Examples:
+      dlkit evaluate-classifier val/ --model pets.keras
+    """
+    from dlkit.tasks.classifier.training import evaluate
+
+    start(device, quiet=quiet)
+    metrics = evaluate(data_dir, model, confusion, batch_size, common.events(quiet))
+    out = output.Output(json_lines)
+    for record in metrics.pop("per_class"):
+        out.emit(record)
+    out.emit(metrics)
+    raise SystemExit(out.close())
+
+
+@click.command()
+@click.argument("mnist_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--test-size", type=click.IntRange(1), default=2000, show_default=True,
+              help="How many of the last images go to OUT_DIR/test; the rest to OUT_DIR/train.")
+@click.option("--prefix", default="t10k", show_default=True,
+              help="File-name prefix of the idx files: t10k (MNIST's test set) or train.")
+@output_options
+@handle_errors
+def import_mnist(mnist_dir, out_dir, test_size, prefix, json_lines, quiet, verbose):
+    """Write MNIST's idx files as PNG class folders OUT_DIR/{train,test}/{0..9}.
+
+    \b
+    Examples:
+      dlkit import-mnist ../shared/data/mnist digits/
+    """
+    from dlkit.tasks.classifier.mnist import import_mnist as write_class_folders
+
+    out = output.Output(json_lines)
+    out.emit(write_class_folders(mnist_dir, out_dir, test_size, prefix))
+    raise SystemExit(out.close())

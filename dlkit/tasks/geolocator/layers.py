@@ -1,0 +1,63 @@
+"""The geolocator's own Keras objects, registered as "dlkit>Name" (the names saved
+models refer to; the shipped geolocator loads by them), and the great-circle distance in
+TensorFlow that its loss is."""
+
+import math
+
+from dlkit.core.layers import register
+from dlkit.core.runtime import keras, tf
+from dlkit.tasks.geolocator.geometry import EARTH_RADIUS_KM
+
+
+def great_circle_km(a, b):
+    """Distance between the directions of vectors a and b (last axis x, y, z), in km.
+
+    The textbook R·arccos(sin y1 sin z1 + cos y1 cos z1 cos δ) loses all precision for
+    nearby points (arccos is flat at 1) and its gradient is infinite there. atan2(|a×b|, a·b)
+    is the same angle, exact at every distance; the small constant under the square root
+    keeps the gradient finite when the points coincide. Neither vector needs unit length.
+    """
+    a, b = tf.cast(a, tf.float32), tf.cast(b, tf.float32)
+    cross = tf.linalg.cross(a, b)
+    sine = tf.sqrt(tf.reduce_sum(tf.square(cross), -1) + 1e-12)
+    cosine = tf.reduce_sum(a * b, -1)
+    return EARTH_RADIUS_KM * tf.atan2(sine, cosine)
+
+
+def great_circle_km_degrees(lat1, lon1, lat2, lon2):
+    """great_circle_km for (lat, lon) tensors in degrees."""
+    def xyz(lat, lon):
+        lat, lon = lat * (math.pi / 180), lon * (math.pi / 180)
+        return tf.stack([tf.cos(lat) * tf.cos(lon), tf.cos(lat) * tf.sin(lon), tf.sin(lat)], -1)
+
+    return great_circle_km(xyz(lat1, lon1), xyz(lat2, lon2))
+
+
+@register
+def great_circle_loss(y_true, y_pred):
+    return great_circle_km(y_true, y_pred)
+
+
+@register
+class ExpectedPoint(keras.layers.Layer):
+    """Softmax over the candidate points (masked) and the fixed cells; returns the weighted
+    mean point pushed onto the unit sphere."""
+
+    def __init__(self, cells, **kwargs):
+        super().__init__(**kwargs)
+        self.cells = [[float(v) for v in cell] for cell in cells]
+
+    def call(self, inputs):
+        candidate_logits, mask, points, cell_logits = (tf.cast(x, tf.float32) for x in inputs)
+        logits = tf.concat([tf.where(mask > 0, candidate_logits, -1e9), cell_logits], -1)
+        weights = tf.nn.softmax(logits, -1)
+        cells = tf.broadcast_to(tf.constant(self.cells, tf.float32)[None], [tf.shape(points)[0], len(self.cells), 3])
+        mean = tf.reduce_sum(weights[..., None] * tf.concat([points, cells], 1), 1)
+        return mean / tf.sqrt(tf.reduce_sum(tf.square(mean), -1, keepdims=True) + 1e-12)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], 3)
+
+    def get_config(self):
+        return {**super().get_config(), "cells": self.cells}
+

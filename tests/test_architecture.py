@@ -1,0 +1,142 @@
+"""The layering the package promises: shared code never reaches up into a task, tasks
+never reach into each other, and the command line answers --help without TensorFlow."""
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "dlkit"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every dlkit module a file imports, at the top or inside functions."""
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)  # from dlkit import x
+    return {name for name in found if name == "dlkit" or name.startswith("dlkit.")}
+
+
+def _layer(module: str) -> str:
+    """core, vision, text, task:<name>, cli, or top (dlkit itself and the registry)."""
+    parts = module.split(".")
+    if len(parts) >= 2 and parts[1] in ("core", "vision", "text", "cli"):
+        return parts[1]
+    if len(parts) >= 3 and parts[1] == "tasks":
+        return f"task:{parts[2]}"
+    return "top"
+
+
+ALLOWED = {
+    "core": {"core", "top"},
+    "vision": {"core", "vision", "top"},
+    "text": {"core", "text", "top"},
+}
+
+
+def _violations() -> list[str]:
+    problems = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = _layer(_module_name(path))
+        for target in sorted(_imports(path)):
+            layer = _layer(target)
+            if target == "dlkit" or (layer == "top" and target not in ("dlkit", "dlkit.tasks")):
+                continue  # dlkit.__version__
+            if source in ALLOWED and layer not in ALLOWED[source]:
+                problems.append(f"{_module_name(path)} (shared, {source}) imports {target}")
+            if source.startswith("task:") and layer.startswith("task:") and layer != source:
+                problems.append(f"{_module_name(path)} imports another task: {target}")
+            if source.startswith("task:") and target == "dlkit.tasks":
+                problems.append(f"{_module_name(path)} imports the task registry")
+            if source in ALLOWED and target == "dlkit.tasks":
+                problems.append(f"{_module_name(path)} (shared) imports the task registry")
+    return problems
+
+
+def test_shared_code_imports_no_task_and_no_task_imports_another():
+    assert _violations() == []
+
+
+def test_the_import_check_sees_a_violation(tmp_path, monkeypatch):
+    """The check itself works: a shared module importing a task is reported."""
+    fake = tmp_path / "dlkit"
+    (fake / "core").mkdir(parents=True)
+    (fake / "tasks" / "a").mkdir(parents=True)
+    (fake / "core" / "bad.py").write_text("def f():\n    from dlkit.tasks.a import model\n")
+    (fake / "tasks" / "a" / "model.py").write_text("from ...tasks.b import thing\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
+    found = _violations()
+    assert any("dlkit.core.bad" in p and "dlkit.tasks.a" in p for p in found)
+    assert any("another task" in p and "dlkit.tasks.b" in p for p in found)
+
+
+HELP_PROBE = """
+import json, sys
+from click.testing import CliRunner
+from dlkit.cli import cli, command_table
+heavy = ("tensorflow", "keras")
+checked = []
+word2vec = [["word2vec", name, "--help"] for name in ("train", "similar", "analogy", "evaluate", "export")]
+for args in [["--help"]] + [[name, "--help"] for name in command_table()] + word2vec:
+    result = CliRunner().invoke(cli, args)
+    loaded = [m for m in heavy if m in sys.modules]
+    checked.append({"args": args, "exit": result.exit_code, "heavy": loaded, "examples": "Example" in result.output})
+    if loaded:
+        break
+print(json.dumps(checked))
+"""
+
+
+def test_every_help_answers_without_tensorflow():
+    out = subprocess.run([sys.executable, "-c", HELP_PROBE], capture_output=True, text=True, check=True).stdout
+    checked = json.loads(out.strip().splitlines()[-1])
+    assert [c for c in checked if c["heavy"] or c["exit"] != 0] == []
+    names = [c["args"][0] for c in checked]
+    assert {"--help", "word2vec", "stylize", "classify", "translate"} <= set(names)
+    # every command's help shows examples
+    assert [c["args"] for c in checked if c["args"] != ["--help"] and not c["examples"]] == []
+
+
+def test_adding_a_field_to_a_task_config_adds_its_option(monkeypatch):
+    """Options are generated from the Config: a new field is a new option of the task's
+    train command, parsed into the Config, with nothing else written."""
+    import dataclasses
+    import importlib
+
+    from click.testing import CliRunner
+
+    from dlkit.core.config import setting
+    from dlkit.tasks.sentiment import cli, config
+
+    fields = {f.name for f in dataclasses.fields(config.Config) if f.metadata.get("cli", True)}
+    options = {p.name for p in cli.train_sentiment.params}
+    assert fields <= options  # every setting of the Config is an option today
+
+    extended = dataclasses.make_dataclass(
+        "Config", [("warmup_epochs", int, setting(2, "Epochs of learning-rate warm-up.", min=0))],
+        bases=(config.Config,))
+    monkeypatch.setattr(config, "Config", extended)
+    try:
+        fresh = importlib.reload(cli)
+        help_text = CliRunner().invoke(fresh.train_sentiment, ["--help"]).output
+        assert "--warmup-epochs" in help_text and "Epochs of learning-rate warm-up." in help_text
+        assert "warmup_epochs" in {p.name for p in fresh.train_sentiment.params}
+    finally:
+        monkeypatch.undo()
+        importlib.reload(cli)
