@@ -62,6 +62,7 @@ def test_each_layout_trains_and_captions_with_vocabulary_words(flickr, cli_run, 
     assert summary["layout"] == name and f"{name} layout" in stderr
     if layout == "kaggle":  # the missing image and the malformed line are skipped with a warning
         assert summary["skipped"] == 2 and "gone.jpg: image missing" in stderr and "malformed" in stderr
+        _evaluate_the_held_out_test_images(flickr / layout, out, stderr, cli_run)
     if layout == "coco":
         assert "val_bleu4" not in summary and summary["val_loss"] > 0
     else:
@@ -74,6 +75,26 @@ def test_each_layout_trains_and_captions_with_vocabulary_words(flickr, cli_run, 
         text = record["caption"]
         assert text.endswith(".") and "<end>" not in text and "<start>" not in text
         assert all(w in vocab for w in text[:-1].lower().split())
+
+
+def _evaluate_the_held_out_test_images(data, model, training_log, cli_run):
+    """Without split files (Flickr8k as on Kaggle), evaluate-captioner --split test used
+    to fail ("has no test split"): it now finds the images training held out, by the
+    same hash of their names."""
+    from dlkit.core.files import hash_fraction
+
+    place = {p.name: hash_fraction(p.name) for p in (data / "Images").iterdir()}
+    test = [name for name, h in place.items() if 0.1 <= h < 0.2]  # after the 10% for validation
+    assert test and f"test {len(test)} images" in training_log  # never trained on
+    result, records, stderr = cli_run(["evaluate-captioner", data, "--split", "test", "--model", model, "--json",
+                                       "--beam-size", "1"])
+    assert result.exit_code == 0, stderr
+    assert records[-1]["images"] == len(test) and "may be among its training images" not in stderr
+    # The shipped captioner learnt from Flickr8k's split files: its scores on these
+    # images come with a warning.
+    result, records, stderr = cli_run(["evaluate-captioner", data, "--split", "test", "--json", "--beam-size", "1"])
+    assert result.exit_code == 0 and records[-1]["images"] == len(test), stderr
+    assert "may be among its training images" in stderr
 
 
 def test_evaluate_and_attention_map(flickr, cli_run, tmp_path, photos):
@@ -159,12 +180,15 @@ def test_beam_search_returns_the_best_scoring_sequence():
         assert best_tokens[0] not in banned.tokens and banned.score < found.score
 
 
-def test_shipped_captioner_sees_an_animal_in_the_horse_silhouette(cli_run, photos):
-    """horse.png is a black silhouette: any animal word counts (see ../shared/README.md)."""
-    result, records, stderr = cli_run(["caption", photos / "horse.png"])
+def test_shipped_captioner_sees_an_animal_in_the_horse_silhouette(cli_run, photos, tmp_path, monkeypatch):
+    """horse.png is a black silhouette: any animal word counts (see ../shared/README.md).
+    Captioning stores no features (~125 KB a photo): only training caches them."""
+    monkeypatch.setenv("DLKIT_CACHE", str(tmp_path / "cache"))
+    result, records, stderr = cli_run(["caption", photos / "horse.png", photos / "chelsea.png"])
     assert result.exit_code == 0, stderr
     words = set(records[0]["caption"].lower().rstrip(".").split())
     assert words & {"horse", "horses", "pony", "animal", "dog", "dogs", "cow", "cat", "animals"}
+    assert not (tmp_path / "cache").exists()
 
 
 def test_coverage_penalty_counts_the_real_words_only():

@@ -85,13 +85,13 @@ def test_table_output_in_a_terminal_style_run(cli_run, photos, tmp_path):
     result, records, _ = cli_run(["classify", photos / "chelsea.png", "--table", "-k", "2"])
     assert result.exit_code == 0 and records == []
     assert "┃ label" in result.stdout and "Egyptian_cat" in result.stdout
-    # A path longer than its column wraps instead of losing its end to an ellipsis.
+    # A path longer than its column is shortened from the left: its file name stays.
     deep = tmp_path / ("very-long-folder-name-" * 4) / "chelsea.png"
     deep.parent.mkdir()
     deep.write_bytes((photos / "chelsea.png").read_bytes())
     result, _, _ = cli_run(["classify", deep, "--table", "-k", "1"])
     cells = "".join(line.split("│")[1].strip() for line in result.stdout.splitlines() if "│" in line)
-    assert str(deep) in cells and "…" not in result.stdout
+    assert "chelsea.png" in cells
 
 
 def test_own_model_with_stored_class_names(cli_run, photos, tmp_path):

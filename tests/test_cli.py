@@ -73,6 +73,7 @@ def test_info(cli_run):
     result, _, _ = cli_run(["info", "--device", "cpu"])
     report = json.loads(result.stdout)
     assert result.exit_code == 0
+    assert result.stdout.count("\n") == 1  # piped: one JSON line, as every command's records
     assert report["device"] == "cpu" and report["tensorflow"] and report["keras_cache"]
     assert report["strategy"] == "OneDeviceStrategy" and report["replicas"] == 1
 
@@ -103,3 +104,69 @@ def test_console_script_runs_quietly(photos):
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["top"][0]["label"]
     assert result.stderr.strip() == ""
+
+
+def test_a_table_at_80_columns_shows_every_file_name(cli_run, photos, tmp_path, monkeypatch):
+    """The classify table used to squeeze the input column to nothing at 80 columns (and
+    cut labels): long paths are now shortened from the left, long cells wrap, and a
+    column that does not fit goes, named below the table."""
+    folder = tmp_path / "a-folder-with-a-rather-long-name" / "holiday-photos-from-the-summer-of-2023"
+    folder.mkdir(parents=True)
+    names = ["chelsea.png", "coffee.png", "motorcycle_left.png", "skimage_README.txt"]
+    for name in names:
+        (folder / name).symlink_to(photos / name)
+    monkeypatch.setenv("COLUMNS", "80")
+    result, _, _ = cli_run(["classify", *(folder / n for n in names), "--table"])
+    assert result.exit_code == 1  # the README is not an image
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    for name in names:
+        assert any(name in line for line in lines), result.stdout
+    assert "Egyptian_cat" in result.stdout and "espresso" in result.stdout  # labels whole
+    assert "not an image" in result.stdout
+
+
+def test_table_columns_fit_the_width():
+    text = "a long review of a film that goes on and on about the acting, the plot and the music"
+    widths = output.fit_columns({"input": [text], "label": ["positive"], "top": ["x" * 200]}, 40)
+    assert list(widths) == ["input", "label"] and sum(widths.values()) + 3 * 2 + 1 <= 40  # the last column goes
+    widths = output.fit_columns({"input": [text], "label": ["positive"], "top": ["x" * 200]}, 80)
+    assert widths["label"] == len("positive") and sum(widths.values()) + 3 * 3 + 1 == 80  # the rest wraps
+    assert output.shorten_path("/data/photos/holiday/chelsea.png", 21) == "…/holiday/chelsea.png"
+    assert output.shorten_path("/data/photos/holiday/chelsea.png", 20) == "…/chelsea.png"  # at a folder boundary
+    assert output.shorten_path(text, 20) == text  # a text wraps instead
+    assert output.shorten_path("/data/flickr8k/", 12) == "…/flickr8k/"  # a folder's name counts as its file name
+
+
+def test_one_wide_record_is_shown_a_field_a_line(monkeypatch):
+    """A training's summary has a dozen fields: rather than leave some out, one record
+    that does not fit across is shown down the page."""
+    monkeypatch.setenv("COLUMNS", "80")
+    stream = io.StringIO()
+    out = output.Output(json_lines=False, stdout=stream)
+    record = {"input": "flickr8k/", **{f"metric_{i}": 0.5 for i in range(12)}, "curves": "captioner.curves.png"}
+    out.emit(record)
+    out.close()
+    lines = stream.getvalue().splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    for key in record:
+        assert any(line.startswith(f"│ {key} ") for line in lines), stream.getvalue()
+
+
+@pytest.mark.parametrize("args", [
+    ["classify", "{photos}/coffee.png", "{photos}/chelsea.png"],
+    ["sentiment", "a good film", "a dull film"],
+    ["word2vec", "evaluate", "{data}/glove/glove.6B.50d.50k.bin"],
+], ids=["classify", "sentiment", "word2vec-evaluate"])
+def test_a_closed_pipe_exits_0(args, data, photos):
+    """`dlkit ... | head -n 1`: the reader has gone; the command stops quietly with 0."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first record: every write fails
+    try:
+        result = subprocess.run([sys.executable, "-m", "dlkit",
+                                 *(a.format(photos=photos, data=data) for a in args)],
+                                stdout=write, stderr=subprocess.PIPE, text=True, env=os.environ, timeout=300)
+    finally:
+        os.close(write)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr

@@ -227,3 +227,29 @@ def test_a_model_archive_that_unpacks_to_far_more_than_its_size_is_refused(tmp_p
     (tmp_path / "plain.keras").write_text("not a zip")
     with pytest.raises(DlkitError, match="not a Keras model file"):
         modelio.load_model(str(tmp_path / "plain.keras"))
+
+
+def test_any_bytes_as_path_names_give_one_printable_item_each():
+    """Hypothesis: whatever bytes name a file on stdin, each non-blank line is one item
+    whose `value` opens that very name and whose `input` can be written as JSON and shown."""
+    import json
+
+    pytest.importorskip("hypothesis")
+    from hypothesis import assume, given, settings as hsettings, strategies as st
+
+    names = st.lists(st.binary(min_size=1, max_size=40).map(lambda b: b.replace(b"\n", b"_").replace(b"\0", b"_")),
+                     min_size=1, max_size=8)
+
+    @hsettings(max_examples=200, deadline=None)
+    @given(names)
+    def check(lines):
+        # a name that is a folder ("." or "..") stands for the files in it: not this property
+        assume(not any(os.path.isdir(os.fsdecode(line.strip())) for line in lines if line.strip()))
+        items = list(inputs.iter_paths(["-"], stdin=io.BytesIO(b"\n".join(lines) + b"\n")))
+        kept = [line.strip() for line in lines if line.strip()]
+        assert [os.fsencode(i.value) for i in items] == kept
+        for item in items:
+            json.dumps({"input": item.input}, ensure_ascii=False).encode("utf-8")  # no lone surrogates
+            assert item.input.isprintable()
+
+    check()

@@ -14,6 +14,8 @@ import pytest
 
 from conftest import DATA, need
 
+pytestmark = pytest.mark.slow  # servers, exports and worker processes: minutes in all
+
 EPOCHS = 10
 
 

@@ -84,8 +84,44 @@ def test_extract_features_keeps_labels_and_skips_bad_images(pets, cli_run, tmp_p
 
     # a features file trains an SVM directly, without the images
     result, records, _ = cli_run(["train-svm", tmp_path / "f.npz", "-o", tmp_path / "svm", "--C", "1",
-                                  "--test-split", "0.5", "--folds", "2"])
+                                  "--folds", "2", "--json"])
     assert result.exit_code == 0 and records[0]["C"] == 1.0
+    # the final model is fitted on every image; without --test only CV accuracy is reported
+    assert records[0]["train_images"] == 8 and "test_accuracy" not in records[0]
+
+    # a split folder trains on train/ and tests on validation/
+    split = tmp_path / "split"
+    split.mkdir()
+    (split / "train").symlink_to(broken)
+    (split / "validation").mkdir()
+    for label in ("cats", "dogs"):
+        (split / "validation" / label).mkdir()
+        for p in sorted((train / label).iterdir())[10:12]:
+            (split / "validation" / label / p.name).symlink_to(p)
+    result, records, stderr = cli_run(["train-svm", split, "-o", tmp_path / "svm2", "--image-size", "96",
+                                       "--folds", "2", "--json"])
+    assert result.exit_code == 0, stderr
+    assert f"training on {split / 'train'}, testing on {split / 'validation'}" in stderr
+    assert records[0]["train_images"] == 8 and records[0]["test_images"] == 4
+
+
+def test_the_c_search_walks_up_the_grid_and_stops_when_accuracy_stops_rising(trained):
+    """The search is what made 100 classes take over an hour: it must stop early, keep
+    the best C, and leave the final model fitted on all images."""
+    from dlkit.tasks.svm import SVMConfig
+    from dlkit.tasks.svm.model import SVMModel
+
+    out, results = trained
+    cnn = results["mobilenet_v2"]
+    tried = [float(c) for c in cnn["cv_accuracy_by_C"]]
+    grid = list(SVMConfig().c_grid)
+    assert tried == grid[:len(tried)]  # from the smallest C up, in order
+    scores = list(cnn["cv_accuracy_by_C"].values())
+    best = scores.index(max(scores))
+    assert tried[best] == cnn["C"] and cnn["cv_accuracy"] == max(scores)
+    if len(tried) < len(grid):  # stopped: the last C scored below the best before it
+        assert scores[-1] < max(scores[:-1])
+    assert SVMModel.load(str(out / "mobilenet_v2")).metrics["train_images"] == 80
 
 
 def test_corrupt_or_tampered_models_are_refused(trained, tmp_path, cli_run, photos):
@@ -129,3 +165,16 @@ def test_corrupt_or_tampered_models_are_refused(trained, tmp_path, cli_run, phot
 
     result, _, stderr = cli_run(["predict-svm", "--model", tmp_path / "nowhere", photos / "chelsea.png"])
     assert result.exit_code == 1 and "SVM model not found" in stderr
+
+
+def test_evaluate_scores_an_svm_on_class_folders_like_its_training_record(trained, pets):
+    """The task interface's evaluate: the same test accuracy train-svm reported."""
+    from dlkit.tasks import svm
+
+    out, results = trained
+    _, val = pets
+    metrics = svm.evaluate(str(val), str(out / "mobilenet_v2"))
+    assert metrics["images"] == 50 and metrics["labels"] == ["cats", "dogs"]
+    assert metrics["accuracy"] == pytest.approx(results["mobilenet_v2"]["test_accuracy"], abs=1e-6)
+    assert np.array(metrics["confusion_matrix"]).sum() == 50
+    assert svm.Config is svm.SVMConfig

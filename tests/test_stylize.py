@@ -2,6 +2,10 @@
 weights. VGG has no offline weights, so its code paths run with random weights."""
 
 import os
+import re
+import subprocess
+import sys
+import threading
 
 import numpy as np
 import pytest
@@ -151,3 +155,23 @@ def test_an_unwritable_output_is_refused_before_the_optimisation(style_data, cli
         result, _, stderr = cli_run(["stylize", content, style, "-o", out, "--backbone", "mobilenet_v2"])
         assert result.exit_code == 1 and message in stderr and "Traceback" not in stderr, stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_a_long_training_says_how_long_it_will_take(style_data, tmp_path):
+    """train-stylizer's defaults run for hours on a CPU: after its first steps it says
+    how long the rest will take, and which options shorten it."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dlkit", "train-stylizer", style_data / "style" / "candy.jpg", "--images",
+         style_data / "content", "-o", tmp_path / "s.keras", "--backbone", "mobilenet_v2", "--steps", "100000",
+         "--image-size", "32", "-b", "1", "--width", "4"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
+    watchdog = threading.Timer(300, process.kill)
+    watchdog.start()
+    try:
+        estimate = next((line for line in process.stderr if "to go" in line), "")
+    finally:
+        watchdog.cancel()
+        process.kill()  # not SIGTERM: that is tests/test_reliability.py's subject
+        process.communicate()
+    assert re.fullmatch(r"training stylizer: about \d+ (s|min|h \d\d min) to go \(9\d,\d{3} steps at \S+ s each\); "
+                        r"--steps and --image-size shorten it\n", estimate), estimate

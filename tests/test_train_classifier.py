@@ -78,6 +78,45 @@ def test_transfer_learning_beats_chance_and_classifies(cli_run, data, tmp_path):
     assert os.path.getsize(metrics["confusion_matrix"]) > 1000
 
 
+def test_a_frozen_backbone_head_trains_on_cached_features_from_a_linear_probe(cli_run, data, tmp_path):
+    """Few-shot transfer: 10 photos a class, one epoch. The head trains on features
+    computed once (each photo and augmented views of it), not on the backbone per
+    epoch, and starts from a linear probe, so even one epoch gives a useful model."""
+    from dlkit.core.runtime import keras
+    from dlkit.core.training import TrainConfig
+    from dlkit.tasks.classifier import TrainClassifierConfig, train
+    from dlkit.tasks.classifier.training import PROBE_C
+
+    class Inputs(keras.callbacks.Callback):
+        shapes = []
+
+        def on_train_begin(self, logs=None):
+            self.shapes.append(tuple(self.model.input_shape))
+
+    cats_dogs = data / "cats_and_dogs"
+    photos = _slice(cats_dogs / "train", tmp_path / "train", 10)
+    val = _slice(cats_dogs / "validation", tmp_path / "val", 10)
+    model = tmp_path / "few.keras"
+    run = train(str(photos), str(model), TrainClassifierConfig(val_dir=str(val), epochs=1),
+                TrainConfig(seed=1), callbacks=[Inputs()])
+    assert Inputs.shapes == [(None, 1280)]  # pooled MobileNetV2 features, not pixels
+    summary = run.summary
+    assert summary["feature_views"] == 5  # 20 photos: each plus 4 augmented views
+    assert summary["probe_C"] in PROBE_C and summary["probe_chosen_by"] == "5-fold cross-validation"
+    assert summary["probe_val_accuracy"] >= 0.8
+    assert summary["epochs"] == 1 and summary["final_val_accuracy"] >= 0.8  # chance is 0.5
+
+    # the head's weights are in the saved model: it labels photos by itself
+    result, records, _ = cli_run(["evaluate-classifier", val, "--model", model, "--json"])
+    assert result.exit_code == 0
+    assert records[-1]["accuracy"] == pytest.approx(summary["final_val_accuracy"], abs=1e-6)
+
+    result, records, stderr = cli_run(["train-classifier", photos, "--val-dir", val, "--no-augment", "--epochs", "1",
+                                       "-o", tmp_path / "plain.keras", "--json"])
+    assert result.exit_code == 0, stderr
+    assert "linear probe C = " in stderr and "x 1 views" in stderr and records[-1]["feature_views"] == 1
+
+
 def test_lenet5_learns_mnist_and_classifies_digits(cli_run, digits, tmp_path):
     train = _slice(digits / "train", tmp_path / "train", 150)
     model = tmp_path / "lenet.keras"
@@ -99,6 +138,36 @@ def test_lenet5_learns_mnist_and_classifies_digits(cli_run, digits, tmp_path):
     threes = sorted((digits / "test" / "3").iterdir())[:10]
     result, records, _ = cli_run(["classify", "--model", model, *threes, "--json"])
     assert sum(r["label"] == "3" for r in records) >= 6
+
+
+def test_a_split_layout_trains_on_train_and_validates_on_the_held_out_split(cli_run, digits, tmp_path):
+    """import-mnist writes digits/{train,test}/0..9; train-classifier digits/ used to train
+    a 2-class "train vs test" model. Now it trains on train/ and validates on test/."""
+    layout = tmp_path / "digits"
+    _slice(digits / "train", layout / "train", 30)
+    _slice(digits / "test", layout / "test", 10)
+    model = tmp_path / "lenet.keras"
+    result, records, stderr = cli_run(["train-classifier", layout, "--arch", "lenet5", "--no-augment",
+                                       "--epochs", "2", "-o", model, "--seed", "1", "--json"])
+    assert result.exit_code == 0, stderr
+    assert f"training on {layout / 'train'}, validating on {layout / 'test'}" in stderr
+    summary = records[-1]
+    assert summary["classes"] == [str(d) for d in range(10)]
+    assert summary["train_images"] == 300 and summary["val_images"] == 100
+
+    # validation/ is preferred to test/, which stays untouched
+    _slice(digits / "test", layout / "validation", 10, skip=10)
+    result, records, stderr = cli_run(["train-classifier", layout, "--arch", "lenet5", "--no-augment",
+                                       "--epochs", "1", "-o", tmp_path / "v.keras", "--json"])
+    assert result.exit_code == 0 and f"validating on {layout / 'validation'}" in stderr
+
+    # splits with different classes, and commands reading one set of class folders,
+    # are refused with the folder to pass
+    os.makedirs(layout / "validation" / "extra" / "x")
+    result, _, stderr = cli_run(["train-classifier", layout, "--arch", "lenet5", "-o", tmp_path / "x.keras"])
+    assert result.exit_code == 1 and f"pass {layout / 'train'} as the data" in stderr
+    result, _, stderr = cli_run(["evaluate-classifier", layout, "--model", model])
+    assert result.exit_code == 1 and f"pass {layout / 'train'} or {layout / 'validation'}" in stderr
 
 
 def test_resumed_run_continues_from_its_checkpoint(cli_run, digits, tmp_path):

@@ -16,6 +16,8 @@ from dlkit import __version__
 BUILTIN = {
     "quantize": "Store a model's Dense and Embedding weights as int8: a smaller file to ship.",
     "info": "Show versions, devices and where weights are cached.",
+    "serve": "Serve the models over HTTP (JSON API, dynamic batching, a web page to try them).",
+    "export": "Export a model as a SavedModel, LiteRT (tflite) or ONNX file, checked against Keras.",
 }
 
 
@@ -86,12 +88,14 @@ def main():
         stop_cleanly(run)
     except SystemExit as e:
         from dlkit.core import inputs
+        from dlkit.cli.common import EXIT_INTERRUPTED, EXIT_TERMINATED
 
-        if not inputs.reading():
-            raise
-        # Stopped while stdin is still open (a signal, an error): everything is written;
-        # leave now, as Python's shutdown would abort on the blocked reader's stdin lock.
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if code not in (EXIT_INTERRUPTED, EXIT_TERMINATED) and not inputs.reading():
+            raise
+        # Stopped by a signal, or while stdin is still open: everything is written, and
+        # Python's own shutdown could now wait forever (on a reader's lock on stdin, on a
+        # data-pipeline thread stopped mid-image): leave at once.
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         os._exit(code)

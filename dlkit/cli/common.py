@@ -6,15 +6,18 @@ Nothing here imports TensorFlow, so `dlkit COMMAND --help` answers at once.
 """
 
 import functools
+import importlib
 import os
 import signal
 import sys
+from typing import Iterable, Iterator
 
 import click
 
-from dlkit.core import output
+from dlkit.core import files, output
 from dlkit.core.config import from_params, options
 from dlkit.core.errors import DlkitError
+from dlkit.core.ray_engine import EngineConfig
 from dlkit.core.training_config import TrainConfig
 
 # Exit codes: 0 all done; 1 some items failed, or a failure stopped the command; 2 bad
@@ -139,3 +142,26 @@ def _flush_quietly() -> None:
         sys.stdout.flush()
     except (OSError, ValueError):
         pass
+
+
+# --engine local|ray and Ray's settings, for the commands that answer many inputs.
+engine_options = options(EngineConfig)
+
+
+def predictions(params: dict, loader: str, load_options: dict, items: Iterable, batch_size: int,
+                quiet: bool = False) -> Iterator[dict]:
+    """A command's records: from the task's predictor in this process (--engine local,
+    streaming), or from a pool of Ray actors each loading it once (--engine ray).
+    `loader` names the task's load function ("dlkit.tasks.sentiment:load")."""
+    engine = from_params(EngineConfig, params)
+    if engine.engine == "local":
+        if engine.output_dir:
+            raise DlkitError("--output-dir writes Ray's shards: use it with --engine ray")
+        module, name = loader.split(":")
+        predictor = getattr(importlib.import_module(module), name)(**load_options)
+        return predictor.predict(items)
+    if engine.output_dir:
+        files.check_output(engine.output_dir, folder=True, what="output folder")
+    from dlkit.core import ray_engine
+
+    return ray_engine.predict(loader, load_options, items, engine, batch_size, events(quiet))

@@ -1,10 +1,12 @@
 import json
 import platform
+import sys
 
 import click
 
 from dlkit import __version__
 from dlkit.cli.common import device_option, handle_errors, start
+from dlkit.core.output import json_line
 
 
 @click.command()
@@ -14,7 +16,8 @@ from dlkit.cli.common import device_option, handle_errors, start
 @handle_errors
 def info(strategy, device):
     """Show versions, the devices TensorFlow sees, where weights are cached, and the
-    distribution strategy and replicas a training command would use.
+    distribution strategy and replicas a training command would use: indented JSON in
+    a terminal, one JSON line when piped (as every command's records).
 
     \b
     Examples:
@@ -36,4 +39,4 @@ def info(strategy, device):
         "replicas": chosen.num_replicas_in_sync,
         "keras_cache": runtime.keras_cache_dir(),
     }
-    click.echo(json.dumps(report, indent=2))
+    click.echo(json.dumps(report, indent=2) if sys.stdout.isatty() else json_line(report))

@@ -8,9 +8,11 @@ Nothing here imports TensorFlow.
 import contextlib
 import json
 import math
+import os
 import sys
 from typing import Any, Callable, Iterator
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -109,15 +111,89 @@ class Output:
         keys = list(self.columns) or list(dict.fromkeys(k for r in self._rows for k in r))
         if any("error" in r for r in self._rows) and "error" not in keys:
             keys.append("error")
-        table = Table(show_header=True, header_style="bold")
-        for key in keys:
-            # Long paths wrap rather than end in "…": the file name is the part users need.
-            table.add_column(key, overflow="fold", no_wrap=key != "input")
-        for row in self._rows:
+        cells = {k: [(self.columns.get(k) or _default_format)(r.get(k)) if k in r else "" for r in self._rows]
+                 for k in keys}
+        console = Console(file=self.stdout)
+        widths = fit_columns(cells, console.width)
+        hidden = [k for k in keys if k not in widths]
+        if hidden and len(self._rows) == 1:  # one record (a training's summary): a field a line, all shown
+            cells = {"field": keys, "value": [cells[k][0] for k in keys]}
+            widths = fit_columns(cells, console.width)
+            keys, hidden = ["field", "value"], []
+        table = Table(show_header=True, header_style="bold",
+                      caption=Text(f"not shown at this width: {', '.join(hidden)} (--json shows all)")
+                      if hidden else None)
+        for key, width in widths.items():
+            table.add_column(key, width=width, overflow="fold")
+        for i in range(len(next(iter(cells.values())))):
             # Text, not str: a cell holding "[/b]" is a user's text, not rich markup.
-            table.add_row(*(Text((self.columns.get(k) or _default_format)(row.get(k)) if k in row else "")
-                            for k in keys))
-        Console(file=self.stdout).print(table)
+            table.add_row(*(Text(shorten_path(cells[k][i], w) if k == "input" else cells[k][i])
+                            for k, w in widths.items()))
+        console.print(table)
+
+
+# Tables: a column's width is what its longest cell needs, down to these minimums when the
+# terminal is narrower (the rest wraps); when even those do not fit, columns go from the
+# right, the least useful first (commands list their columns most important first), but
+# never the input or the error.
+_NARROWEST = 20
+_NARROWEST_ERROR = 16  # errors wrap well, and stderr has them whole too
+_KEPT = ("input", "error")
+
+
+def fit_columns(cells: dict[str, list[str]], width: int) -> dict[str, int]:
+    """{column: width} of the columns shown in a table `width` cells wide (borders and
+    padding take 3 per column, plus 1)."""
+    natural = {k: max([cell_len(k)] + [cell_len(line) for c in column for line in c.splitlines() or [""]])
+               for k, column in cells.items()}
+    least = {k: min(natural[k], _file_name_width(column) if k == "input"
+                       else _NARROWEST_ERROR if k == "error" else _NARROWEST)
+             for k, column in cells.items()}
+    shown = list(cells)
+    while sum(least[k] for k in shown) + 3 * len(shown) + 1 > width:
+        droppable = [k for k in shown if k not in _KEPT]
+        if not droppable:
+            break
+        shown.remove(droppable[-1])
+    widths = {k: least[k] for k in shown}
+    spare = width - (sum(widths.values()) + 3 * len(shown) + 1)
+    while spare > 0:  # share what is left among the columns that want more, evenly
+        wanting = [k for k in shown if widths[k] < natural[k]]
+        if not wanting:
+            break
+        share = max(1, spare // len(wanting))
+        for k in wanting:
+            extra = min(share, natural[k] - widths[k], spare)
+            widths[k] += extra
+            spare -= extra
+    return widths
+
+
+def _is_path(value: str) -> bool:
+    return os.path.exists(value) or (os.sep in value and not any(c.isspace() for c in value))
+
+
+def _file_name_width(column: list[str]) -> int:
+    """The narrowest an input column may be: every file name whole (behind "…/"), or,
+    for texts, the usual minimum."""
+    names = [cell_len(_file_name(v)) + 2 for v in column if _is_path(v)]
+    return max(names + [_NARROWEST if len(names) < len(column) else 0])
+
+
+def shorten_path(value: str, width: int) -> str:
+    """A path cut from the left to fit `width`, at a folder boundary ("…/photos/cat.jpg"):
+    the file name is the part to see. Texts, and names too long even alone, are left
+    to wrap."""
+    if cell_len(value) <= width or not _is_path(value):
+        return value
+    tail = value[len(value) - (width - 1):]
+    cut = tail.find(os.sep)
+    tail = tail[cut:] if cut >= 0 else tail
+    return "…" + tail if _file_name(value) in tail else value
+
+
+def _file_name(path: str) -> str:
+    return os.path.basename(path.rstrip(os.sep)) or path
 
 
 def _isatty(stream) -> bool:

@@ -4,7 +4,6 @@ Every module that needs TensorFlow imports it from here, so the import happens o
 with TensorFlow's C++ start-up chatter kept off the user's terminal.
 """
 
-import contextlib
 import logging
 import os
 import random
@@ -12,35 +11,23 @@ import warnings
 
 import numpy as np
 
+from dlkit.core.errors import DlkitError
+from dlkit.core.quiet import silenced_stderr, verbose
 
-def verbose() -> bool:
-    return os.environ.get("DLKIT_VERBOSE") == "1"
-
-
-@contextlib.contextmanager
-def _silenced_stderr():
-    """Point file descriptor 2 at /dev/null: TensorFlow's absl/oneDNN lines are written
-    from C++ before logging is set up, so no log level can stop them."""
-    if verbose():
-        yield
-        return
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 if not verbose():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore", module=r"(tensorflow|keras|absl|h5py)(\.|$)")
-with _silenced_stderr():
-    import tensorflow as tf
-    import keras
+try:
+    with silenced_stderr():
+        import tensorflow as tf
+        import keras
+except ModuleNotFoundError as e:
+    if e.name not in ("tensorflow", "keras"):
+        raise
+    # TensorFlow comes with an extra, so that CPU and GPU installs each get one copy.
+    raise DlkitError(f"{e.name} is not installed: pip install 'dlkit[cpu]' (or 'dlkit[gpu]' for NVIDIA GPUs)") from None
 if not verbose():
     tf.get_logger().setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
@@ -78,7 +65,7 @@ def setup(device: str = "auto", seed: int | None = None, strategy: str | None = 
             for gpu in gpus:
                 # Grow on demand so dlkit never takes the whole card from other users.
                 tf.config.experimental.set_memory_growth(gpu, True)
-        with _silenced_stderr():
+        with silenced_stderr():
             if strategy == "multi-worker":
                 multi_worker_strategy = tf.distribute.MultiWorkerMirroredStrategy()
             tf.constant(0.0) + 1.0  # the first op prints its own start-up lines

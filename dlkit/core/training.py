@@ -249,14 +249,26 @@ def halve_on_plateau(monitor: str, patience: int, min_delta: float, mode: str = 
 
 class ProgressBar(keras.callbacks.Callback):
     """Reports training progress to `events`: one progress over all steps of all epochs,
-    and a message with the metrics after each epoch."""
+    a message with the metrics after each epoch, and, once the first steps are timed, how
+    long the rest will take when that is over a minute: a default sized for a GPU can run
+    for hours on a CPU, and the user should hear so at the start, not after waiting.
+    `hint` follows that estimate (the options that shorten the run)."""
+
+    # The first step (tracing, compilation) is not timed; then this many steps, or this
+    # many seconds, whichever comes first, before the estimate.
+    TIMED_STEPS, TIMED_SECONDS = 10, 20.0
+    LONG = 60.0  # seconds still to go beyond which the estimate is reported
 
     def __init__(self, epochs: int, steps_per_epoch: int | None, description: str = "training",
-                 events: Events = SILENT):
+                 events: Events = SILENT, hint: str | None = None):
         super().__init__()
         self.epochs, self.steps = epochs, steps_per_epoch
         self.description = description
         self.events = events
+        self.hint = hint
+        self._timed_from: float | None = None
+        self._timed = 0
+        self._estimated = False
 
     def on_train_begin(self, logs=None):
         total = self.epochs * self.steps if self.steps else None
@@ -271,6 +283,24 @@ class ProgressBar(keras.callbacks.Callback):
         if logs and "loss" in logs:
             fields["loss"] = float(logs["loss"])
         self._advance(1, **fields)
+        if not self._estimated and self.steps:
+            self._estimate(batch)
+
+    def _estimate(self, batch: int) -> None:
+        now = time.perf_counter()
+        if self._timed_from is None:
+            self._timed_from = now
+            return
+        self._timed += 1
+        elapsed = now - self._timed_from
+        if self._timed < self.TIMED_STEPS and elapsed < self.TIMED_SECONDS:
+            return
+        self._estimated = True
+        per_step = elapsed / self._timed
+        left = (self.epochs - self._epoch) * self.steps + self.steps - batch - 1  # steps, a resumed run's too
+        if per_step * left >= self.LONG:
+            self.events.message(f"{self.description}: about {duration(per_step * left)} to go ({left:,} steps at "
+                                f"{per_step:.2g} s each)" + (f"; {self.hint}" if self.hint else ""))
 
     def on_epoch_end(self, epoch, logs=None):
         shown = {k: round(float(v), 4) for k, v in (logs or {}).items() if not k.startswith("learning_rate")}
@@ -278,6 +308,14 @@ class ProgressBar(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._context.__exit__(None, None, None)
+
+
+def duration(seconds: float) -> str:
+    """A rough duration for people: "40 s", "12 min", "3 h 05 min"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def steps_in(dataset: "tf.data.Dataset") -> int | None:

@@ -51,17 +51,20 @@ def train_captioner(data_dir, out, cache_dir, json_lines, quiet, verbose, device
 @options(Config, only=("beam_size",))
 @click.option("--attention-map", "attention_path", type=click.Path(dir_okay=False), default=None,
               help="Draw, for each word, where the model looked (PNG; one image only).")
+@common.engine_options
 @output_options
 @device_option
 @handle_errors
-def caption(images, model, beam_size, attention_path, json_lines, quiet, verbose, device):
+def caption(images, model, beam_size, attention_path, json_lines, quiet, verbose, device, **engine):
     """Describe IMAGES (files, globs, folders, or - for paths on stdin) in a sentence.
+    Their CNN features are not cached (those train-captioner cached are reused).
 
     \b
     Examples:
       dlkit caption photo.jpg
       dlkit caption holiday/ --beam-size 5 > captions.jsonl
       dlkit caption dog.jpg --attention-map dog-attention.png
+      dlkit caption photos/ --engine ray --workers 4 > captions.jsonl
     """
     from dlkit.tasks.captioner.model import load
 
@@ -71,9 +74,10 @@ def caption(images, model, beam_size, attention_path, json_lines, quiet, verbose
         items = list(items)
         if len(items) != 1:
             raise DlkitError("--attention-map draws one image: give exactly one IMAGE")
-    captioner = load(model, beam_size)
-    records = [captioner.predict_with_attention(items[0], attention_path)] if attention_path else \
-        captioner.predict(items)
+        records = [load(model, beam_size).predict_with_attention(items[0], attention_path)]
+    else:
+        records = common.predictions(engine, "dlkit.tasks.captioner:load", {"path": model, "beam_size": beam_size},
+                                     items, 32, quiet)
     table = output.Output(json_lines, columns={"input": None, "caption": None, "score": None})
     with common.events(quiet).progress(None, "captioning") as advance:
         for record in records:

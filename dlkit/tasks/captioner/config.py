@@ -41,7 +41,10 @@ class Config:
     beam_size: int = setting(3, "1: greedy decoding.", min=1)
     # GNMT length normalization (see dlkit.core.decoding): without it beams favour short captions.
     length_alpha: float = setting(0.6, min=0, cli=False)
-    # Share of images held out for validation when the dataset has no split files.
+    # Shares of images held out for validation and for evaluate-captioner's test split
+    # when the dataset has no split files (Flickr8k as on Kaggle): by a hash of each image
+    # name, so evaluation finds the very images training left out.
     val_fraction: float = setting(0.1, min=0, max=0.5, cli=False)
+    test_fraction: float = setting(0.1, min=0, max=0.4, cli=False)
     # Set from --seed (0 without it), so that a model folder records how it was made.
     seed: int = setting(0, cli=False)

@@ -31,11 +31,16 @@ class CaptionData:
     layout: str
     splits: dict[str, dict[str, list[str]]]  # split -> image path -> captions
     skipped: list[str] = field(default_factory=list)  # one message per skipped item
+    # How the splits were chosen: "files" (Flickr8k's split files), "coco" (its train/val
+    # folders) or "hash" (a fixed hash of each image name, see _split).
+    split_by: str = "hash"
 
 
-def read_dataset(root: str, val_fraction: float = 0.1) -> CaptionData:
+def read_dataset(root: str, val_fraction: float = 0.1, test_fraction: float = 0.1) -> CaptionData:
     """Reads Flickr8k as on Kaggle (Images/ + captions.txt), the original Flickr8k
-    (Flickr8k.token.txt + Flickr_8k.*Images.txt), or COCO (captions_*.json)."""
+    (Flickr8k.token.txt + Flickr_8k.*Images.txt), or COCO (captions_*.json). Without
+    split files or COCO folders, `val_fraction` and `test_fraction` of the images are
+    held out by a hash of their names: training and evaluation find the same ones."""
     if not os.path.isdir(root):
         raise DlkitError(f"{root}: not a folder")
     coco = sorted(f for f in os.listdir(root) if f.startswith("captions_") and f.endswith(".json"))
@@ -55,7 +60,8 @@ def read_dataset(root: str, val_fraction: float = 0.1) -> CaptionData:
             present[image] = texts
     if not present:
         raise DlkitError(f"{root}: none of the captioned images exist")
-    return CaptionData(layout, _split(root, present, layout, val_fraction), skipped)
+    splits, split_by = _split(root, present, layout, val_fraction, test_fraction)
+    return CaptionData(layout, splits, skipped, split_by)
 
 
 def _image_folder(root: str) -> str:
@@ -123,9 +129,11 @@ def _read_coco(root: str, files: list[str]):
     return captions, skipped
 
 
-def _split(root: str, captions: dict, layout: str, val_fraction: float) -> dict:
-    """The official Flickr8k split files when present; COCO's train/val files; else a
-    fixed hash of each image name."""
+def _split(root: str, captions: dict, layout: str, val_fraction: float, test_fraction: float) -> tuple[dict, str]:
+    """(splits, how they were chosen): the official Flickr8k split files when present;
+    COCO's train/val folders; else a fixed hash of each image name (validation below
+    val_fraction, test in the next test_fraction). A missing validation split is held
+    out of the training images by the same hash."""
     by_name = {os.path.basename(p): p for p in captions}
     splits = {}
     for split in ("train", "dev", "test"):
@@ -134,18 +142,28 @@ def _split(root: str, captions: dict, layout: str, val_fraction: float) -> dict:
             with open(path, encoding="utf-8") as f:
                 names = [line.strip() for line in f if line.strip() in by_name]
             splits["val" if split == "dev" else split] = {by_name[n]: captions[by_name[n]] for n in names}
+    split_by = "files" if splits else "hash"
     if layout == "coco" and not splits:
+        split_by = "coco"
         for image, texts in captions.items():
             split = "val" if "val" in os.path.basename(os.path.dirname(image)) else "train"
             splits.setdefault(split, {})[image] = texts
-    if "train" not in splits:
-        splits["train"] = dict(captions)
+    if not splits:
+        splits = {"train": {}, "val": {}, "test": {}}
+        for image, texts in captions.items():
+            place = files.hash_fraction(os.path.basename(image))
+            split = "val" if place < val_fraction else "test" if place < val_fraction + test_fraction else "train"
+            splits[split][image] = texts
+        return {k: v for k, v in splits.items() if v or k == "val"}, split_by
+    if "train" not in splits:  # split files for the held-out images only: train on the rest
+        taken = {p for split in splits.values() for p in split}
+        splits["train"] = {p: t for p, t in captions.items() if p not in taken}
     if not splits.get("val"):  # hold out a fixed share of the training images
         train, splits["val"] = splits["train"], {}
         splits["train"] = {}
         for image, texts in train.items():
             splits["val" if files.hash_fraction(os.path.basename(image)) < val_fraction else "train"][image] = texts
-    return splits
+    return splits, split_by
 
 
 def words(caption: str) -> list[str]:
@@ -156,11 +174,17 @@ def words(caption: str) -> list[str]:
 
 class FeatureCache:
     """CNN features computed once per (backbone, size, kind, image file) and kept on disk,
-    so epochs only run the decoder and a second training run starts at once."""
+    so epochs only run the decoder and a second training run starts at once.
 
-    def __init__(self, backbone: str, image_size: int, spatial: bool, folder: str | None = None):
+    With `write` False (captioning, evaluating) features already cached are read, and
+    new ones are not stored: a grid of features takes ~125 KB a photo, more than most
+    photos, and a photo captioned once is rarely captioned again."""
+
+    def __init__(self, backbone: str, image_size: int, spatial: bool, folder: str | None = None,
+                 write: bool = True):
         backbones.get(backbone)  # an unknown name is refused here, before any work
         self.backbone, self.image_size, self.spatial = backbone, image_size, spatial
+        self.write = write
         root = folder or os.environ.get("DLKIT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "dlkit")
         self.folder = os.path.join(root, "features", f"{backbone}-{image_size}-{'grid' if spatial else 'pooled'}")
         self._model = None
@@ -181,7 +205,8 @@ class FeatureCache:
     def compute(self, paths: list[str], advance: Callable[[int], None] | None = None) -> tuple[dict, dict]:
         """({path: features (regions, channels) float16}, {path: error}) for all paths;
         `advance(n)` after each batch (a progress bar's)."""
-        os.makedirs(self.folder, exist_ok=True)
+        if self.write:
+            os.makedirs(self.folder, exist_ok=True)
         found, errors, todo = {}, {}, []
         for path in paths:
             cached = os.path.join(self.folder, self._key(path) + ".npy") if os.path.exists(path) else None
@@ -203,9 +228,10 @@ class FeatureCache:
                     errors[path] = error.decode()
                     continue
                 vector = vector.reshape(-1, vector.shape[-1])
-                with files.atomic_path(os.path.join(self.folder, self._key(path) + ".npy")) as tmp:
-                    with open(tmp, "wb") as f:
-                        np.save(f, vector)
+                if self.write:
+                    with files.atomic_path(os.path.join(self.folder, self._key(path) + ".npy")) as tmp:
+                        with open(tmp, "wb") as f:
+                            np.save(f, vector)
                 found[path] = vector
             start += len(features)
             if advance:

@@ -90,7 +90,7 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
     files.check_output(output, folder=True, what="captioner folder")
     config = validate(config or Config())
     cache = FeatureCache(config.backbone, config.image_size, config.attention, cache_dir)
-    dataset = read_dataset(data, config.val_fraction)
+    dataset = read_dataset(data, config.val_fraction, config.test_fraction)
     events.message(f"{data}: {dataset.layout} layout; "
                    + ", ".join(f"{k} {len(v)} images" for k, v in dataset.splits.items()))
     warn_all(events, dataset.skipped)
@@ -110,7 +110,7 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
     regions, channels = next(iter(features.values())).shape
     model = compile_decoder(trainer, lambda: build_model(config, len(vocab), regions, channels),
                             config.learning_rate, clipnorm=5.0)
-    captioner = Captioner(model, vocab, config, cache_dir)
+    captioner = Captioner(model, vocab, config, split_by=dataset.split_by)
     score = None
     if config.monitor == "bleu4":  # from the features in hand, not re-read from the cache each epoch
         scored = [p for p in val if p in features]
@@ -122,7 +122,8 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
     history, curves = fit_decoder(
         trainer, model, train_data, val_data, config.epochs, steps_in(train_data), f"val_{config.monitor}",
         config.lr_patience, min_delta=0.002 if score else 0.001, title="captioner", score=score, events=events,
-        save=lambda history: captioner.save(output, {"history": history, "layout": dataset.layout}))
+        save=lambda history: captioner.save(output, {"history": history, "layout": dataset.layout,
+                                                     "split_by": dataset.split_by}))
     return Run(output, history, summary(history, input=data, model=output, layout=dataset.layout,
                                         vocabulary=len(vocab), skipped=len(dataset.skipped), curves=curves))
 
@@ -138,16 +139,22 @@ class Caption:
 
 
 class Captioner(Predictor):
-    """A trained captioner: `predict(items)` gives {"input", "caption", "score"} per photo."""
+    """A trained captioner: `predict(items)` gives {"input", "caption", "score"} per photo.
+
+    It reads the image features training cached, and stores new ones only in a
+    `cache_dir` given here: captioning alone leaves no files behind. `split_by`: how its
+    training data was split (see CaptionData; None: not recorded)."""
 
     batch_size = 32  # photos per batch of CNN features and of decoding
 
     def __init__(self, model: "keras.Model", vocab: Vocabulary, config: Config, cache_dir: str | None = None,
-                 beam_size: int | None = None):
+                 beam_size: int | None = None, split_by: str | None = None):
         self.model, self.vocab, self.config = model, vocab, config
         self.beam_size = beam_size or config.beam_size
+        self.split_by = split_by
         self.graphs = inference_graphs(model, config)
-        self.cache = FeatureCache(config.backbone, config.image_size, config.attention, cache_dir)
+        self.cache = FeatureCache(config.backbone, config.image_size, config.attention, cache_dir,
+                                  write=cache_dir is not None)
 
     def save(self, folder: str, extra: dict | None = None) -> None:
         modelio.save_folder(folder, self.model, self.config, extra, {"vocab.json": self.vocab.save})
@@ -195,14 +202,16 @@ def _sentence(tokens: list[str]) -> str:
 
 
 def load(path: str | None = None, beam_size: int | None = None, cache_dir: str | None = None) -> Captioner:
-    """A captioner folder written by train(); None: the one dlkit ships."""
+    """A captioner folder written by train(); None: the one dlkit ships. `cache_dir`:
+    store the features of new photos there (see Captioner)."""
     folder = path or modelio.pretrained_path("captioning")
-    config, _ = modelio.read_folder(folder, "captioner", "train-captioner", Config, files=("model.keras", "vocab.json"))
+    config, saved = modelio.read_folder(folder, "captioner", "train-captioner", Config,
+                                        files=("model.keras", "vocab.json"))
     vocab_path = os.path.join(folder, "vocab.json")
     vocab = Vocabulary.load(vocab_path)
     model = modelio.load_model(os.path.join(folder, "model.keras"))
     check_vocabulary(model, len(vocab), vocab_path, ("embedding", "logits"))
-    return Captioner(model, vocab, config, cache_dir, beam_size)
+    return Captioner(model, vocab, config, cache_dir, beam_size, saved.get("split_by"))
 
 
 # ---- Evaluation ------------------------------------------------------------------------
@@ -220,9 +229,15 @@ def evaluate(data: str, model: "str | Captioner | None" = None, split: str = "te
     `samples` captions are reported as messages beside their first reference."""
     captioner = model if isinstance(model, Captioner) else load(model, beam_size)
     beam = beam_size or captioner.beam_size
-    images = read_dataset(data, captioner.config.val_fraction).splits.get(split)
+    dataset = read_dataset(data, captioner.config.val_fraction, captioner.config.test_fraction)
+    images = dataset.splits.get(split)
     if not images:
-        raise DlkitError(f"{data} has no {split} split")
+        raise DlkitError(f"{data} has no {split} split (it has {', '.join(k for k, v in dataset.splits.items() if v)})")
+    if dataset.split_by == "hash" and split != "train" and captioner.split_by != "hash":
+        trained = "on split files" if captioner.split_by == "files" else "on a split it did not record"
+        events.warning(f"{data} has no split files: its {split} images are those a hash of their names holds out, "
+                       f"and this captioner was trained {trained}, so some may be among its training images and "
+                       f"the scores read high")
     paths = list(images)
     with events.progress(len(paths), "captioning") as advance:
         results = captioner.captions(paths, beam, advance=advance)

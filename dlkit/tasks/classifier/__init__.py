@@ -21,7 +21,7 @@ COMMANDS = {
 }
 
 __getattr__ = lazy_exports(__name__, {
-    "ClassifyConfig": "config", "TrainClassifierConfig": "config",
+    "Config": "config", "ClassifyConfig": "config", "TrainClassifierConfig": "config",
     "load": "classify", "Classifier": "classify",
     "train": "training", "evaluate": "training",
     "import_mnist": "mnist",

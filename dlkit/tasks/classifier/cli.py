@@ -24,6 +24,7 @@ def _top(entries):
 @click.option("--model", type=click.Path(dir_okay=False), default=None,
               help="A .keras classifier trained with dlkit train-classifier (or any Keras image classifier).")
 @options(ClassifyConfig)
+@common.engine_options
 @output_options
 @device_option
 @handle_errors
@@ -36,14 +37,15 @@ def classify(images, model, json_lines, quiet, verbose, device, **params):
       dlkit classify holiday/ --top-k 3
       find . -name '*.png' | dlkit classify - > labels.jsonl
       dlkit classify --model pets.keras cat.jpg
+      dlkit classify photos/ --engine ray --address head:6379 --workers 16 > labels.jsonl
     """
-    from dlkit.tasks.classifier.classify import load
-
     start(device, quiet=quiet)
-    predictor = load(model, from_params(ClassifyConfig, params))
+    config = from_params(ClassifyConfig, params)
+    records = common.predictions(params, "dlkit.tasks.classifier:load", {"path": model, "config": config},
+                                 iter_paths(images), config.batch_size, quiet)
     out = output.Output(json_lines, columns={"input": None, "label": None, "score": None, "top": _top})
     with common.events(quiet).progress(image_count(images), "classifying") as advance:
-        for record in predictor.predict(iter_paths(images)):
+        for record in records:
             out.emit(record)
             advance()
     raise SystemExit(out.close())
@@ -63,6 +65,9 @@ def classify(images, model, json_lines, quiet, verbose, device, **params):
 def train_classifier(data_dir, output_path, patience, json_lines, quiet, verbose, device, **params):
     """Train an image classifier on DATA_DIR: one sub-folder of images per class.
 
+    A DATA_DIR split into train/ and validation/, val/ or test/ (each with the same
+    class folders) trains on train/ and validates on the other.
+
     Prints one JSON summary (accuracy, loss, epochs, seconds) and writes OUTPUT plus a
     training-curve PNG beside it. Rerun with --resume after an interruption.
 
@@ -71,7 +76,7 @@ def train_classifier(data_dir, output_path, patience, json_lines, quiet, verbose
       dlkit train-classifier pets/ -o pets.keras
       dlkit train-classifier train/ --val-dir val/ --fine-tune-epochs 5 -o pets.keras
       dlkit import-mnist ../shared/data/mnist digits/
-      dlkit train-classifier digits/train --val-dir digits/test --arch lenet5 --no-augment -o lenet.keras
+      dlkit train-classifier digits/ --arch lenet5 --no-augment -o lenet.keras
       dlkit classify --model pets.keras photo.jpg
     """
     from dlkit.tasks.classifier.training import train

@@ -35,9 +35,11 @@ class ClassifyConfig:
 
 @dataclass
 class TrainClassifierConfig:
-    # None: validation images are split off the training folder (val_split).
-    val_dir: str | None = setting(None, "Validation images, in class folders like DATA_DIR [default: split "
-                                  "DATA_DIR].", path="dir")
+    # None: DATA_DIR's own held-out split when it is a split layout (train/ plus
+    # validation/, val/ or test/: dlkit.vision.folders), else val_split of DATA_DIR.
+    val_dir: str | None = setting(None, "Validation images, in class folders like DATA_DIR [default: DATA_DIR's "
+                                  "validation/, val/ or test/ split when it has train/, else split DATA_DIR].",
+                                  path="dir")
     # Held-out share of DATA_DIR for validation when no separate folder is given.
     val_split: float = setting(0.2, "Share of DATA_DIR held out for validation when --val-dir is not given.")
     # MobileNetV2: ImageNet features good enough for ~95% on cats vs dogs with a frozen
@@ -80,6 +82,13 @@ class TrainClassifierConfig:
     # Random flips, rotations and zooms: more varied photos from the same files; off for
     # digits, where a flipped 2 is not a 2.
     augment: bool = setting(True, "Random flips, rotations and zooms of the training images.")
+    # While the backbone is frozen its features are computed once and the head trains on
+    # them: each training image gives its own features plus those of this many augmented
+    # copies. None: 4 for up to 250 images, fewer above (1 from 1,000), so that a small
+    # set still sees varied views and a large one costs about two backbone passes
+    # instead of one per epoch.
+    views: int | None = setting(None, "Augmented views per training image whose frozen-backbone features the "
+                                "head trains on [default: 4 up to 250 images, 1 from 1,000].", min=0)
     # 0.2 before the classifier layer, as the transfer-learning tutorial; the classic
     # nets use it where their papers did (AlexNet's and VGG's dense layers).
     dropout: float = setting(0.2, min=0, max=1)
@@ -110,3 +119,7 @@ def check(config: TrainClassifierConfig) -> TrainClassifierConfig:
     if not config.val_dir and not 0 < config.val_split < 1:
         raise DlkitError("--val-split must be between 0 and 1 (or pass --val-dir)")
     return config
+
+
+# The task interface's Config: what `train` trains (ClassifyConfig sets up `load`'s predictor).
+Config = TrainClassifierConfig

@@ -26,7 +26,7 @@ from dlkit.core.training import ProgressBar, TrainConfig, Trainer
 from dlkit.tasks.classifier.classify import Classifier, load
 from dlkit.tasks.classifier.config import CLASSIC, ClassifyConfig, TrainClassifierConfig, check
 from dlkit.tasks.classifier.networks import build_model, default_image_size, unfreeze_top
-from dlkit.vision.folders import class_folders
+from dlkit.vision.folders import class_folders, split_layout
 from dlkit.vision.images import try_load_image
 
 
@@ -149,8 +149,10 @@ def train(data: str, output: str, config: TrainClassifierConfig | None = None,
     """Trains on the class folders in `data`, saves `output` (.keras) and a training-curve
     PNG beside it; the Run's summary is the record `dlkit train-classifier` prints.
 
-    Two phases for ImageNet backbones: the head on a frozen backbone, then (with
-    fine_tune_epochs) the top of the backbone at a lower rate. Each phase checkpoints in
+    Two phases for ImageNet backbones: the head on a frozen backbone (trained on the
+    backbone's features, computed once for each image and `views` augmented copies, and
+    started from a linear probe: _train_head), then (with fine_tune_epochs) the top of
+    the backbone at a lower rate, on the images. Each phase checkpoints in
     its own folder, and the head's final weights are kept between them, so --resume
     picks up in whichever phase was interrupted. `callbacks` go to Keras' fit.
     """
@@ -158,9 +160,10 @@ def train(data: str, output: str, config: TrainClassifierConfig | None = None,
     config = check(config or TrainClassifierConfig())
     train_config = train_config or TrainConfig()
     size = config.image_size or default_image_size(config.arch)
-    images = load_folder(data, size, events=events)
-    if config.val_dir:
-        train_set, val_set = images, load_folder(config.val_dir, size, images.class_names, events)
+    train_dir, val_dir = _training_folders(data, config.val_dir, events)
+    images = load_folder(train_dir, size, events=events)
+    if val_dir:
+        train_set, val_set = images, load_folder(val_dir, size, images.class_names, events)
     else:
         train_set, val_set = split(images, config.val_split, train_config.seed)
     grey = config.arch in CLASSIC and train_set.is_grey
@@ -180,14 +183,18 @@ def train(data: str, output: str, config: TrainClassifierConfig | None = None,
     head_weights = os.path.join(trainer.workdir, "head.weights.h5")
     fine_tuning = config.fine_tune_epochs > 0
     head_done = trainer.resume and fine_tuning and os.path.exists(head_weights)
+    chosen = {}
     if head_done:
         model.load_weights(head_weights)  # before compiling: the head's optimizer state is not wanted
         history = _saved_history(trainer.workdir)
-    else:
+    elif config.arch in CLASSIC:
         _compile(model, trainer, config, lr, steps)
         history = trainer.fit(model, train_ds, val_ds, config.epochs,
                               callbacks=[*(callbacks or []),
                                          *_phase_callbacks(config, config.epochs, steps, "training", events)])
+    else:
+        history, chosen = _train_head(model, trainer, config, train_set, val_set, lr, events, callbacks)
+        _compile(model, trainer, config, lr, steps)  # for the final evaluation (fine-tuning compiles its own)
     if fine_tuning:
         if not head_done:
             # Keras insists on the .weights.h5 suffix, so no atomic_path: a rename is atomic.
@@ -215,9 +222,148 @@ def train(data: str, output: str, config: TrainClassifierConfig | None = None,
     val_loss, val_accuracy = model.evaluate(val_ds, verbose=0)
     summary = {"input": data, **training.summary(
         history, model=output, curves=curves, arch=config.arch,
-        classes=images.class_names, train_images=len(train_set), val_images=len(val_set),
+        classes=images.class_names, train_images=len(train_set), val_images=len(val_set), **chosen,
         final_val_accuracy=round(float(val_accuracy), 6), final_val_loss=round(float(val_loss), 6))}
     return Run(output, history, summary)
+
+
+# ---- The head on a frozen backbone: trained on features computed once ------------------
+
+# Inverse L2 strengths tried for the linear probe on standardized features (1,280 of
+# them for MobileNetV2: few images need strong regularization, as the SVM's small C).
+PROBE_C = (1e-4, 1e-3, 1e-2, 0.1, 1.0)
+# Below this many validation images the probe's C is chosen by cross-validation on the
+# training images instead: 4 validation photos cannot tell 5 values of C apart.
+PROBE_MIN_VALIDATION = 100
+
+
+def default_views(images: int) -> int:
+    return max(1, min(4, 1000 // max(1, images)))
+
+
+def _features(extractor, data: ImageSet, batch_size: int, augment: bool, seed: int | None) -> np.ndarray:
+    ds = dataset(data, batch_size, augment=augment, seed=seed)
+    return np.concatenate([extractor.predict_on_batch(x) for x, _ in ds]).astype(np.float32)
+
+
+def _probe_accuracy(C: float, x, y, test_x, test_y) -> tuple[object, float]:
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    with warnings.catch_warnings():
+        # an unconverged probe is still a starting point; the head trains on from it
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        probe = LogisticRegression(C=C, max_iter=300).fit(x, y)
+    return probe, float((probe.predict(test_x) == test_y).mean())
+
+
+def _linear_probe(x: np.ndarray, y: np.ndarray, images: int, val_x: np.ndarray,
+                  val_y: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(kernel, bias, what was chosen) of the multinomial logistic regression on
+    standardized features with the best C, as the weights of a Dense layer on the raw
+    features (the standardization folded in). `x` holds `images` training images'
+    features followed by those of their augmented views, in the same order. C is
+    chosen on the validation features, or, when there are few, by 5-fold
+    cross-validation over the training images (an image's views stay on its side)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    z, val_z = (x - mean) / scale, (val_x - mean) / scale
+    image_of = np.arange(len(y)) % images
+    if len(val_y) >= PROBE_MIN_VALIDATION:
+        by = "validation"
+        scores = {C: _probe_accuracy(C, z, y, val_z, val_y)[1] for C in PROBE_C}
+    else:
+        folds = min(5, int(np.bincount(y[:images]).min()))
+        by = f"{folds}-fold cross-validation"
+        splits = list(StratifiedKFold(folds, shuffle=True, random_state=0).split(np.zeros(images), y[:images]))
+        scores = {}
+        for C in PROBE_C:
+            accuracies = []
+            for train, held_out in splits:
+                rows = np.isin(image_of, train)
+                accuracies.append(_probe_accuracy(C, z[rows], y[rows], z[held_out], y[held_out])[1])
+            scores[C] = float(np.mean(accuracies))
+    C = max(PROBE_C, key=lambda c: (scores[c], -c))  # ties: the stronger regularization
+    probe, val_accuracy = _probe_accuracy(C, z, y, val_z, val_y)
+    coef, intercept = probe.coef_, probe.intercept_
+    if coef.shape[0] == 1:  # binary: one logit for class 1; class 0's stays 0 under softmax
+        coef, intercept = np.concatenate([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
+    kernel = (coef / scale).T
+    bias = intercept - (mean / scale) @ coef.T
+    chosen = {"probe_C": C, "probe_chosen_by": by, "probe_score": round(scores[C], 6),
+              "probe_val_accuracy": round(val_accuracy, 6)}
+    return kernel.astype(np.float32), bias.astype(np.float32), chosen
+
+
+def _train_head(model, trainer: Trainer, config: TrainClassifierConfig, train_set: ImageSet, val_set: ImageSet,
+                lr: float, events: Events, callbacks: list | None) -> tuple[dict, dict]:
+    """Trains the new head of a frozen-backbone model on the backbone's pooled features,
+    computed once: every training image plus `views` augmented copies of it, and the
+    validation images. The head starts from a linear probe on those features; its
+    trained weights are then copied into `model`. Returns (history, what was chosen)."""
+    import time
+
+    logits = model.get_layer("logits")
+    pixels = model.input
+    extractor = keras.Model(pixels, logits.input, name="frozen_features")  # preprocessing, backbone, pooling
+    views = config.views if config.views is not None else default_views(len(train_set))
+    views = views if config.augment else 0
+    start = time.perf_counter()
+    with events.progress(len(train_set) * (1 + views) + len(val_set), "backbone features") as advance:
+        parts = []
+        for view in range(1 + views):
+            parts.append(_features(extractor, train_set, config.batch_size, augment=view > 0,
+                                   seed=None if trainer.config.seed is None else trainer.config.seed + view))
+            advance(len(train_set))
+        val_x = _features(extractor, val_set, config.batch_size, False, None)
+        advance(len(val_set))
+    feature_seconds = time.perf_counter() - start
+    x, y = np.concatenate(parts), np.tile(train_set.labels, 1 + views)
+
+    kernel, bias, probe = _linear_probe(x, y, len(train_set), val_x, val_set.labels)
+    events.message(f"backbone features of {len(train_set)} images x {1 + views} views and {len(val_set)} "
+                   f"validation images in {feature_seconds:.1f} s; linear probe C = {probe['probe_C']:g} "
+                   f"(by {probe['probe_chosen_by']}: accuracy {probe['probe_score']:.4f}), validation accuracy "
+                   f"{probe['probe_val_accuracy']:.4f}; the head trains on from it")
+    with trainer.scope():
+        features = keras.Input((x.shape[1],), name="features")
+        head_logits = keras.layers.Dense(len(train_set.class_names), kernel_regularizer=logits.kernel_regularizer,
+                                         name="logits")
+        out = keras.layers.Activation("softmax", dtype="float32")(
+            head_logits(keras.layers.Dropout(config.dropout)(features)))
+        head = keras.Model(features, out, name="head")
+        head_logits.set_weights([kernel, bias])
+    seed = trainer.config.seed
+    train_ds = trainer.distribute(tf.data.Dataset.from_tensor_slices((x, y)).shuffle(
+        len(y), seed=seed, reshuffle_each_iteration=True).batch(config.batch_size).prefetch(tf.data.AUTOTUNE))
+    val_ds = trainer.distribute(tf.data.Dataset.from_tensor_slices((val_x, val_set.labels)).batch(config.batch_size))
+    steps = training.steps_in(train_ds) or 1
+    _compile(head, trainer, config, lr, steps)
+    history = trainer.fit(head, train_ds, val_ds, config.epochs,
+                          callbacks=[*(callbacks or []),
+                                     *_phase_callbacks(config, config.epochs, steps, "training the head", events)])
+    logits.set_weights(head_logits.get_weights())
+    history["seconds"] += feature_seconds
+    chosen = {"feature_views": 1 + views, "feature_seconds": round(feature_seconds, 1), **probe}
+    return history, chosen
+
+
+def _training_folders(data: str, val_dir: str | None, events: Events) -> tuple[str, str | None]:
+    """(training folder, validation folder or None) for DATA_DIR and --val-dir: a split
+    layout (train/ plus validation/, val/ or test/) trains on train/ and validates on
+    the held-out split unless --val-dir names another folder."""
+    layout = split_layout(data)
+    if layout is None:
+        return data, val_dir
+    train_dir, held_out = layout
+    if val_dir:
+        events.message(f"{data} is split: training on {train_dir}, validating on {val_dir}")
+        return train_dir, val_dir
+    events.message(f"{data} is split: training on {train_dir}, validating on {held_out}")
+    return train_dir, held_out
 
 
 def _saved_history(workdir: str) -> dict:

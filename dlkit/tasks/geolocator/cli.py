@@ -52,26 +52,29 @@ def train_geolocator(data, output_dir, json_lines, quiet, verbose, device, **par
               help="Also plot the predictions on a world map (PNG).")
 @click.option("-b", "--batch-size", type=click.IntRange(1), default=64, show_default=True,
               help="Texts predicted together; with -, results for each batch are written as it completes.")
+@common.engine_options
 @output_options
 @device_option
 @handle_errors
-def geolocate(texts, model, map_path, batch_size, json_lines, quiet, verbose, device):
+def geolocate(texts, model, map_path, batch_size, json_lines, quiet, verbose, device, **engine):
     """Predict where each of TEXTS is about (- reads one text a line from stdin).
 
     \b
     Examples:
       dlkit geolocate "Flooding closed roads across Louisiana"
       cat headlines.txt | dlkit geolocate - --map headlines.png > places.jsonl
+      dlkit geolocate --engine ray --workers 4 - < year-of-news.txt > places.jsonl
     """
     if map_path:
         files.check_output(map_path, what="map")
     start(device, quiet=quiet)
-    from dlkit.tasks.geolocator.model import load, plot_map
+    from dlkit.tasks.geolocator.model import plot_map
 
-    predictor = load(model, batch_size)
+    records = common.predictions(engine, "dlkit.tasks.geolocator:load", {"path": model, "batch_size": batch_size},
+                                 iter_texts(texts), batch_size, quiet)
     out = output.Output(json_lines, columns=COLUMNS)
     located = []
-    for record in predictor.predict(iter_texts(texts)):
+    for record in records:
         out.emit(record)
         if "error" not in record:
             located.append(record)

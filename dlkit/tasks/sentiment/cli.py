@@ -55,10 +55,11 @@ def train_sentiment(data, output_dir, validation, patience, json_lines, quiet, v
 @click.option("--model", type=click.Path(exists=True, file_okay=False), default=None, help=MODEL_HELP)
 @click.option("-b", "--batch-size", type=click.IntRange(1), default=256, show_default=True,
               help="Texts per batch; with -, results for each batch are written as it completes.")
+@common.engine_options
 @output_options
 @device_option
 @handle_errors
-def sentiment(texts, model, batch_size, json_lines, quiet, verbose, device):
+def sentiment(texts, model, batch_size, json_lines, quiet, verbose, device, **engine):
     """Label each of TEXTS positive or negative (or the model's own labels).
 
     With -, reads one text per line from stdin. Each text gets a record
@@ -70,13 +71,13 @@ def sentiment(texts, model, batch_size, json_lines, quiet, verbose, device):
       dlkit sentiment "What a wonderful film" "A dull, lifeless mess"
       cut -f1 reviews.tsv | dlkit sentiment - > labels.jsonl
       dlkit sentiment --model imdb/ "Not my cup of tea"
+      dlkit sentiment --engine ray --workers 4 - < year-of-news.txt > labels.jsonl
     """
     start(device, quiet=quiet)
-    from dlkit.tasks.sentiment.model import load
-
-    predictor = load(model, batch_size)
+    records = common.predictions(engine, "dlkit.tasks.sentiment:load", {"path": model, "batch_size": batch_size},
+                                 iter_texts(texts), batch_size, quiet)
     out = output.Output(json_lines, columns={"input": None, "label": None, "score": None})
-    for record in predictor.predict(iter_texts(texts)):
+    for record in records:
         out.emit(record)
     raise SystemExit(out.close())
 

@@ -21,8 +21,9 @@ from dlkit.core.runtime import keras, tf
 from dlkit.core.task import Predictor, Run
 from dlkit.core.training import ProgressBar, TrainConfig, Trainer
 from dlkit.tasks.stylize.config import StylizeConfig, StylizerConfig
-from dlkit.tasks.stylize.model import (LossNetwork, fit_size, read_image, relative_loss, resized, style_grams,
-                                       total_variation)
+from dlkit.tasks.stylize.model import (LossNetwork, fit_size, offline_advice, read_image, relative_loss, resized,
+                                       style_grams, total_variation)
+from dlkit.vision import backbones
 from dlkit.vision.images import load_image
 
 
@@ -114,6 +115,8 @@ def train(data: str, output: str, config: StylizerConfig | None = None, train_co
     is the record `dlkit train-stylizer` prints."""
     files.check_output(output, suffixes=(".keras",), what="stylizer")
     config = validate(config or StylizerConfig())
+    if config.weights == "imagenet":  # a missing download stops the run before its lock and checkpoints
+        backbones.ensure_weights(config.backbone, advice=offline_advice(config.backbone))
     trainer = Trainer(train_config or TrainConfig(seed=config.seed, patience=None), output, events)
     painting = read_image(style)
     painting = resized(painting, fit_size(painting.shape[1], painting.shape[0], config.style_size))
@@ -127,7 +130,9 @@ def train(data: str, output: str, config: StylizerConfig | None = None, train_co
                                   targets, config)
         model.compile(keras.optimizers.Adam(config.learning_rate), **trainer.compile_options())
         model(tf.zeros((1, config.image_size, config.image_size, 3)))  # build before restoring
-    progress = ProgressBar(epochs, steps_per_epoch, "training stylizer", events=events)
+    shorter = ["--steps", "--image-size"] + (["--backbone mobilenet_v2"] if config.backbone != "mobilenet_v2" else [])
+    progress = ProgressBar(epochs, steps_per_epoch, "training stylizer", events=events,
+                           hint=f"{', '.join(shorter[:-1])} and {shorter[-1]} shorten it")
     history = trainer.fit(model, trainer.distribute(dataset), None, epochs, callbacks=[*(callbacks or []), progress],
                           monitor="loss")
     trainer.save(model.net, output)

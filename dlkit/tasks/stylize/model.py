@@ -102,7 +102,8 @@ class LossNetwork:
         self.content_layers = list(content_layers or default_content)
         self.style_layers = list(style_layers or default_style)
         self.smooth = smooth
-        base = backbones.build(backbone, include_top=False, weights=weights, any_size=True)
+        base = backbones.build(backbone, include_top=False, weights=weights, any_size=True,
+                               advice=offline_advice(backbone))
         names = {layer.name for layer in base.layers} | {PIXELS}
         missing = [n for n in self.content_layers + self.style_layers if n not in names]
         if missing:
@@ -128,6 +129,17 @@ class LossNetwork:
             return features
         # softmax over channels at each position, rescaled so a uniform map has values 1
         return tf.nn.softmax(features, axis=-1) * tf.cast(tf.shape(features)[-1], features.dtype)
+
+
+def offline_advice(backbone: str) -> str | None:
+    """What a user without `backbone`'s download can do instead: MobileNetV2 (the network
+    `dlkit classify` uses) has small weights, often in Keras' cache already."""
+    if backbone == "mobilenet_v2":
+        return None
+    if backbones.is_cached("mobilenet_v2"):
+        return "or pass --backbone mobilenet_v2, whose weights are there already"
+    url = backbones.get("mobilenet_v2").weight_url(include_top=False)
+    return f"or pass --backbone mobilenet_v2, which needs only {url} (9 MB)"
 
 
 def gram(features):

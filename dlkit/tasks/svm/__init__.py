@@ -20,5 +20,5 @@ COMMANDS = {
 __getattr__ = lazy_exports(__name__, {
     "FeaturesConfig": "config", "SVMConfig": "config",
     "Features": "model", "FeatureExtractor": "model", "SVMModel": "model", "SVMPredictor": "model",
-    "fit": "model", "train": "model", "load": "model",
+    "Config": "config", "fit": "model", "train": "model", "load": "model", "evaluate": "model",
 })

@@ -22,6 +22,7 @@ from dlkit.vision.folders import image_count
 @click.option("-o", "--output", "out_path", required=True, type=click.Path(dir_okay=False),
               help="Features file to write (.npz).")
 @options(FeaturesConfig)
+@common.engine_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages.")
 @click.option("--verbose", is_flag=True, help="Let TensorFlow's own log messages through.")
 @device_option
@@ -37,16 +38,24 @@ def extract_features(images, out_path, quiet, verbose, device, **params):
       dlkit extract-features pets/train -o train.npz
       dlkit extract-features photos/*.jpg --layer block_16_project -o f.npz
       dlkit extract-features pets/train --backbone sobel -o sobel.npz
+      dlkit extract-features photos/ --engine ray --workers 8 -o photos.npz
     """
     from dlkit.core import files
     from dlkit.tasks.svm.model import FeatureExtractor
 
     files.check_output(out_path, what="features file")
     start(device, quiet=quiet)
-    extractor = FeatureExtractor(from_params(FeaturesConfig, params))
+    config = from_params(FeaturesConfig, params)
+    extractor = FeatureExtractor(config)
     single_dir = len(images) == 1 and os.path.isdir(images[0])
     labelled = single_dir and any(os.path.isdir(os.path.join(images[0], d)) for d in os.listdir(images[0]))
-    features = extractor.extract_dataset(images[0] if labelled else expand_paths(images), common.events(quiet))
+
+    def vectors(paths):  # here, or on Ray's workers (--engine ray)
+        return common.predictions(params, "dlkit.tasks.svm:FeatureExtractor", {"config": config}, paths,
+                                  config.batch_size, quiet)
+
+    features = extractor.extract_dataset(images[0] if labelled else expand_paths(images), common.events(quiet),
+                                         predict=vectors)
     for path, error in features.skipped.items():
         output.error_line(f"{path}: {error}")
     features.save(out_path)
@@ -60,7 +69,8 @@ def extract_features(images, out_path, quiet, verbose, device, **params):
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder to write the SVM model to.")
 @click.option("--test", "test_data", default=None,
-              help="Held-out data (class folders or features file) [default: hold out --test-split].")
+              help="Held-out data (class folders or features file) for a test accuracy [default: none, or DATA's "
+                   "validation/, val/ or test/ split].")
 @options(SVMConfig)
 @options(FeaturesConfig)
 @output_options
@@ -70,7 +80,8 @@ def train_svm(data, out_dir, test_data, json_lines, quiet, verbose, device, **pa
     """Train an SVM on CNN features of DATA and save it to a folder.
 
     DATA: a folder with one sub-folder of images per class, or a features file from
-    extract-features. Prints cross-validated and held-out accuracy.
+    extract-features. C is chosen by cross-validation, then the SVM is fitted on all of
+    DATA; prints the cross-validated accuracy, and the accuracy on --test if given.
 
     \b
     Examples:

@@ -54,9 +54,10 @@ def train_translator(data, out, src, tgt, reverse, json_lines, quiet, verbose, d
 @click.option("--json", "json_lines", is_flag=True, help="JSON Lines with scores instead of plain text.")
 @click.option("-q", "--quiet", is_flag=True)
 @click.option("--verbose", is_flag=True, help="Let TensorFlow's own log messages through.")
+@common.engine_options
 @device_option
 @handle_errors
-def translate(texts, model, beam_size, attention_path, json_lines, quiet, verbose, device):
+def translate(texts, model, beam_size, attention_path, json_lines, quiet, verbose, device, **engine):
     """Translate TEXTS, or - for one sentence per line from stdin: one output line per
     input line, in order (empty lines stay empty), streamed in batches.
 
@@ -65,24 +66,28 @@ def translate(texts, model, beam_size, attention_path, json_lines, quiet, verbos
       dlkit translate "Where is the station?"
       dlkit translate - < english.txt > french.txt
       dlkit translate --json "I am hungry." --attention-map hungry.png
+      dlkit translate --engine ray --address head:6379 --workers 8 - < corpus.en > corpus.fr
     """
     from dlkit.tasks.translator.model import load
 
     if attention_path and (len(texts) != 1 or texts[0] == "-"):
         raise DlkitError("--attention-map draws one sentence: give exactly one TEXT")
     start(device, quiet=quiet)
-    translator = load(model, beam_size)
-    records = [translator.predict_with_attention(texts[0], attention_path)] if attention_path else \
-        translator.predict(iter_texts(texts))
+    if attention_path:
+        records = [load(model, beam_size).predict_with_attention(texts[0], attention_path)]
+    else:
+        records = common.predictions(engine, "dlkit.tasks.translator:load", {"path": model, "beam_size": beam_size},
+                                     iter_texts(texts), 64, quiet)
+    stdout = click.get_text_stream("stdout")  # held: the Ray engine sends Ray's own notes to stderr
     failed = 0
     for record in records:
         if "error" in record:
             failed += 1
             output.error_line(record["error"])
         if json_lines:
-            click.echo(output.json_line(record))
+            click.echo(output.json_line(record), file=stdout)
         else:  # a line that cannot be translated keeps its place as an empty line
-            click.echo(record.get("translation", ""))
+            click.echo(record.get("translation", ""), file=stdout)
     raise SystemExit(1 if failed else 0)
 
 

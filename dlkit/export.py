@@ -1,0 +1,241 @@
+"""Exporting a dlkit model for another runtime, checked on the spot.
+
+    from dlkit import export
+    report = export.export("mobilenet_v2", "mobilenet.tflite", "tflite")
+    report["max_difference"]      # the largest |exported - Keras| over a few inputs
+
+Keras writes each format itself (`model.export`: a TensorFlow SavedModel, a LiteRT
+flatbuffer, or ONNX through tf2onnx); the export is then loaded back with that format's
+own runtime (TensorFlow, the TFLite interpreter, onnxruntime) and fed the same inputs as
+the Keras model, so a format that drops or changes an operation is caught before the
+file is used. The file is written to a temporary path first and moved into place only
+once the check passes.
+
+What is exported is the Keras network itself, with the inputs it takes: an ImageNet
+backbone named by its name is wrapped with its preprocessing, so it takes RGB pixels
+0..255 like a trained classifier or a fast stylizer; a sentiment model takes token ids,
+the geolocator its document vector and candidate features. For the captioner and the
+translator the exported network is their training graph (features or source ids, plus
+the tokens so far -> next-token log-probabilities at every position): it decodes
+greedily when called again with each longer prefix; beam search, the subword models and
+the vocabulary stay in Python (dlkit.tasks.*.load).
+"""
+
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+from dlkit.core.errors import DlkitError
+from dlkit.core.events import SILENT, Events
+
+# dlkit's name -> Keras' model.export format
+FORMATS = {"saved_model": "tf_saved_model", "tflite": "litert", "onnx": "onnx"}
+# The largest |exported - Keras| accepted, relative to the largest |Keras output| (at
+# least 1): a SavedModel runs the same kernels; LiteRT and ONNX Runtime fuse and reorder
+# operations (a convolution + batch norm as one op, another summation order), which
+# moves float32 results by a few 1e-6 of their scale per layer.
+TOLERANCE = {"saved_model": 1e-5, "tflite": 1e-3, "onnx": 1e-3}
+# Sizes given to the dimensions a model leaves open (None) when it is checked.
+CHECK_BATCH, CHECK_IMAGE_SIDE, CHECK_SEQUENCE = 2, 96, 12
+
+
+def export(model: str, output: str, format: str, check_inputs: int = CHECK_BATCH, events: Events = SILENT) -> dict:
+    """Writes `model` (a .keras file, a dlkit model folder holding a model.keras, or an
+    ImageNet backbone's name) to `output` in `format`, after checking it against Keras.
+
+    Returns {"input", "output", "format", "inputs", "max_difference", "tolerance"}.
+    Raises DlkitError when the format cannot express the model or the exported outputs
+    differ from Keras' by more than the tolerance (the output is then not written)."""
+    if format not in FORMATS:
+        raise DlkitError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    _check_output(output, format)
+    network = resolve(model)
+    inputs = sample_inputs(network, check_inputs)
+    expected = [np.asarray(x) for x in _as_list(network(structured(network, inputs), training=False))]
+    staging = tempfile.mkdtemp(prefix=".dlkit-export-", dir=os.path.dirname(os.path.abspath(output)) or ".")
+    try:
+        staged = os.path.join(staging, os.path.basename(output.rstrip("/")) or "model")
+        with events.progress(None, f"exporting {os.path.basename(model.rstrip('/'))} as {format}"):
+            _write(network, staged, format)
+            got = run_exported(staged, format, network, inputs)
+        difference = max_difference(expected, got)
+        tolerance = TOLERANCE[format]
+        if not difference <= tolerance:
+            raise DlkitError(f"{format} export of {model} differs from Keras by {difference:.3g} "
+                             f"(relative to the output scale; tolerance {tolerance:g}); nothing written")
+        _replace(staged, output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {"input": model, "output": output, "format": format,
+            "inputs": {t.name: [None, *t.shape[1:]] for t in network.inputs},
+            "max_difference": float(f"{difference:.3g}"), "tolerance": tolerance}
+
+
+def resolve(model: str) -> "keras.Model":
+    """The Keras network to export (see the module's docstring)."""
+    from dlkit import tasks
+    from dlkit.core import modelio
+    from dlkit.vision import backbones
+
+    if model in backbones.BACKBONES and not os.path.exists(model):
+        return _with_preprocessing(backbones.get(model))
+    path = os.path.join(model, "model.keras") if os.path.isdir(model) else model
+    if os.path.isdir(model) and not os.path.exists(path):
+        raise DlkitError(f"{model} is not a dlkit model folder: it has no model.keras")
+    if not os.path.exists(path):
+        raise DlkitError(f"no such model: {model} (a .keras file, a model folder, or one of "
+                         f"{', '.join(backbones.BACKBONES)})")
+    tasks.import_layers()  # any dlkit model may be given, with any task's layers
+    return modelio.load_model(path)
+
+
+def _with_preprocessing(backbone) -> "keras.Model":
+    """The ImageNet classifier taking RGB pixels 0..255, as `dlkit classify` feeds it."""
+    from dlkit.core.runtime import keras
+    from dlkit.vision import backbones
+
+    net = backbones.build(backbone.name)
+    pixels = keras.Input((backbone.input_size, backbone.input_size, 3), name="pixels")
+    return keras.Model(pixels, net(backbone.preprocess(pixels)), name=backbone.name)
+
+
+def sample_inputs(network: "keras.Model", count: int = CHECK_BATCH, seed: int = 0) -> dict[str, np.ndarray]:
+    """Inputs of the network's shapes and dtypes: pixels 0..255 for images, small token
+    ids (valid in any vocabulary) for integer inputs, standard normal values otherwise."""
+    rng = np.random.default_rng(seed)
+    found = {}
+    for tensor in network.inputs:
+        rank = len(tensor.shape)
+        image = rank == 4 and tensor.shape[-1] == 3
+        side = CHECK_IMAGE_SIDE if image else CHECK_SEQUENCE
+        shape = [count] + [d if d is not None else side for d in tensor.shape[1:]]
+        dtype = np.dtype(tensor.dtype)
+        if np.issubdtype(dtype, np.integer):
+            found[tensor.name] = rng.integers(1, 10, shape).astype(dtype)
+        elif image:
+            found[tensor.name] = rng.uniform(0, 255, shape).astype(dtype)
+        else:
+            found[tensor.name] = rng.standard_normal(shape).astype(dtype)
+    return found
+
+
+def structured(network: "keras.Model", inputs: dict[str, np.ndarray]):
+    """`inputs` (by input name) in the structure the network is called with: one array,
+    a list, or a dict (the geolocator's named inputs)."""
+    if isinstance(network.input, dict):
+        return {key: inputs[tensor.name] for key, tensor in network.input.items()}
+    values = [inputs[t.name] for t in network.inputs]
+    return values if len(values) > 1 else values[0]
+
+
+def _write(network: "keras.Model", path: str, format: str) -> None:
+    if format == "onnx":
+        _require("tf2onnx", "onnxruntime")
+    try:
+        network.export(path, format=FORMATS[format], verbose=False)
+    except DlkitError:
+        raise
+    except Exception as e:
+        first = (str(e).strip() or type(e).__name__).splitlines()[0][:300]
+        raise DlkitError(f"cannot export {network.name} as {format}: {first}") from None
+
+
+def _require(*modules: str) -> None:
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise DlkitError(f"ONNX export needs {', '.join(missing)}: pip install 'dlkit[export]'")
+
+
+def run_exported(path: str, format: str, network: "keras.Model", inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The exported model's outputs for `inputs` (by Keras input name), computed by the
+    format's own runtime."""
+    if format == "saved_model":
+        from dlkit.core.runtime import tf
+
+        loaded = tf.saved_model.load(path)  # held: its variables die with it
+        return [np.asarray(x) for x in _as_list(loaded.serve(structured(network, inputs)))]
+    if format == "tflite":
+        return _run_tflite(path, inputs)
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return session.run(None, {i.name: _by_name(inputs, i.name) for i in session.get_inputs()})
+
+
+def _run_tflite(path: str, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    from dlkit.core.runtime import tf
+
+    interpreter = tf.lite.Interpreter(model_path=path)
+    details = interpreter.get_input_details()
+    for detail in details:
+        interpreter.resize_tensor_input(detail["index"], _by_name(inputs, detail["name"]).shape)
+    try:
+        interpreter.allocate_tensors()
+        for detail in details:
+            interpreter.set_tensor(detail["index"], _by_name(inputs, detail["name"]))
+        interpreter.invoke()
+    except RuntimeError as e:
+        if "Select TensorFlow op" not in str(e):
+            raise
+        # Keras converts what LiteRT's builtin ops cannot express (a masked or
+        # bidirectional recurrent layer's loop, a convolution over images of any size
+        # with instance normalization) to TensorFlow ops, which only an interpreter
+        # linked with the Flex delegate runs: not the stock one, so it cannot be checked.
+        raise DlkitError("this model needs TensorFlow's own ops inside LiteRT (the Flex delegate), which the "
+                         "stock interpreter cannot run to check it; export it as saved_model or onnx") from None
+    return [interpreter.get_tensor(d["index"]) for d in sorted(interpreter.get_output_details(),
+                                                                key=lambda d: d["index"])]
+
+
+def _by_name(inputs: dict[str, np.ndarray], name: str) -> np.ndarray:
+    """The input a runtime names `name`: runtimes keep Keras' name, with their own prefix
+    or suffix ("serving_default_doc:0"); a lone input needs no name."""
+    if len(inputs) == 1:
+        return next(iter(inputs.values()))
+    matches = [key for key in inputs if key == name or key in name]
+    if not matches:
+        raise DlkitError(f"the export has an input {name!r}, the Keras model none of that name")
+    return inputs[max(matches, key=len)]
+
+
+def max_difference(expected: list[np.ndarray], got: list[np.ndarray]) -> float:
+    """The largest |got - expected| over all outputs, relative to the largest |expected|
+    (at least 1, so that outputs near zero are compared absolutely)."""
+    if len(expected) != len(got):
+        raise DlkitError(f"the export gives {len(got)} outputs, Keras {len(expected)}")
+    worst = 0.0
+    for e, g in zip(expected, got):
+        g = np.asarray(g)
+        if e.shape != g.shape:
+            raise DlkitError(f"the export gives an output of shape {g.shape}, Keras {e.shape}")
+        scale = max(1.0, float(np.abs(e).max(initial=0.0)))
+        worst = max(worst, float(np.abs(g.astype(np.float64) - e).max(initial=0.0)) / scale)
+    return worst
+
+
+def _as_list(outputs) -> list:
+    if isinstance(outputs, dict):
+        return list(outputs.values())
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+def _check_output(output: str, format: str) -> None:
+    from dlkit.core import files
+
+    if format == "saved_model":
+        files.check_output(output, folder=True)
+        if os.path.isdir(output) and os.listdir(output):
+            raise DlkitError(f"{output}: a SavedModel is written to a new or empty folder, and this one has files")
+    else:
+        files.check_output(output, (f".{format}",))
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+
+
+def _replace(staged: str, output: str) -> None:
+    if os.path.isdir(staged) and os.path.isdir(output):
+        os.rmdir(output)  # empty: checked before the export
+    os.replace(staged, output)
