@@ -84,7 +84,7 @@ def predict(loader: str, options: dict, items: Iterable[Any], settings: EngineCo
             for i, item in enumerate(as_items(items))]
     if not rows:
         return
-    _connect(ray, settings)
+    ours = _connect(ray, settings)
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False
@@ -92,7 +92,9 @@ def predict(loader: str, options: dict, items: Iterable[Any], settings: EngineCo
         _Worker, fn_constructor_args=(loader, options), concurrency=settings.workers,
         batch_size=batch_size, num_cpus=settings.cpus_per_worker, num_gpus=settings.gpus_per_worker or None)
     # Ray's driver prints its raylet's notes (a worker died, a task is retried) to
-    # sys.stdout; they belong on stderr. Records keep the stdout their writer holds.
+    # sys.stdout, from a thread, whenever they arrive; they belong on stderr. Records keep
+    # the stdout their writer holds, and Ray is shut down (its threads with it) before
+    # sys.stdout is given back, so that no late note lands among the records.
     saved, sys.stdout = sys.stdout, sys.stderr
     try:
         if settings.output_dir:
@@ -104,6 +106,8 @@ def predict(loader: str, options: dict, items: Iterable[Any], settings: EngineCo
                 advance(1, rate=f"{done / max(time.monotonic() - started, 1e-6):.0f} records/s")
                 yield json.loads(row["record"])
     finally:
+        if ours:
+            ray.shutdown()
         sys.stdout = saved
 
 
@@ -137,9 +141,10 @@ def _write_shard(folder: str, kind: str, batch: dict) -> dict:
     return {"errors": [sum("error" in record for record in records)]}
 
 
-def _connect(ray, settings: EngineConfig) -> None:
+def _connect(ray, settings: EngineConfig) -> bool:
+    """Connects (or starts a local Ray); False when the caller had connected already."""
     if ray.is_initialized():
-        return
+        return False
     address = settings.address or os.environ.get("RAY_ADDRESS")
     quiet = {"logging_level": logging.ERROR, "log_to_driver": False, "configure_logging": True}
     try:
@@ -152,3 +157,4 @@ def _connect(ray, settings: EngineConfig) -> None:
         raise DlkitError(f"cannot reach the Ray cluster at {address}: {str(e).splitlines()[0][:200]}") from None
     logging.getLogger("ray").setLevel(logging.ERROR)
     logging.getLogger("ray.data").setLevel(logging.ERROR)
+    return True
