@@ -49,6 +49,7 @@ def _train(cli_run, data, out, tmp_path, *options):
                     *options])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout,name", [("kaggle", "flickr8k-kaggle"), ("original", "flickr8k"), ("coco", "coco")])
 def test_each_layout_trains_and_captions_with_vocabulary_words(flickr, cli_run, tmp_path, layout, name):
     from dlkit.text.tokens import Vocabulary
@@ -97,6 +98,7 @@ def _evaluate_the_held_out_test_images(data, model, training_log, cli_run):
     assert "may be among its training images" in stderr
 
 
+@pytest.mark.slow
 def test_evaluate_and_attention_map(flickr, cli_run, tmp_path, photos):
     out = tmp_path / "captioner"
     _train(cli_run, flickr / "original", out, tmp_path)
