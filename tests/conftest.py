@@ -63,3 +63,26 @@ def cli_run():
         return result, records, result.stderr
 
     return run
+
+
+def pets_slice(folder: Path, per_class: int) -> Path:
+    """The first `per_class` cats and dogs of ../shared's training set, linked into
+    folder/cats and folder/dogs: a class-folder data set small enough to train on here."""
+    source = need(DATA / "cats_and_dogs") / "train"
+    for label in ("cats", "dogs"):
+        (folder / label).mkdir(parents=True)
+        for name in sorted(os.listdir(source / label))[:per_class]:
+            (folder / label / name).symlink_to(source / label / name)
+    return folder
+
+
+def tiny_stylizer(path: Path) -> str:
+    """A fast stylizer trained in seconds (two steps at 64 px): dlkit ships none."""
+    from dlkit.tasks import stylize
+
+    need(DATA / "style")
+    stylize.train(str(DATA / "style" / "content"), str(path),
+                  stylize.StylizerConfig(backbone="mobilenet_v2", steps=2, steps_per_epoch=2, image_size=64,
+                                         batch_size=1, width=4, seed=1),
+                  style=str(DATA / "style" / "style" / "mosaic.jpg"))
+    return str(path)

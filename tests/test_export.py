@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import DATA, ROOT, need
+from conftest import DATA, ROOT, need, pets_slice, tiny_stylizer
 
 pytestmark = pytest.mark.slow  # servers, exports and worker processes: minutes in all
 
@@ -16,24 +16,13 @@ PRETRAINED = ROOT / "pretrained"
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A LeNet-5 classifier and a fast stylizer, trained here in seconds."""
-    from dlkit.tasks import classifier, stylize
+    from dlkit.tasks import classifier
 
-    need(DATA / "cats_and_dogs")
-    need(DATA / "style")
     out = tmp_path_factory.mktemp("trained")
-    pets = out / "pets"
-    for label in ("cats", "dogs"):
-        (pets / label).mkdir(parents=True)
-        source = DATA / "cats_and_dogs" / "train" / label
-        for name in sorted(os.listdir(source))[:16]:
-            (pets / label / name).symlink_to(source / name)
+    pets = pets_slice(out / "pets", 16)
     classifier.train(str(pets), str(out / "lenet.keras"),
                      classifier.TrainClassifierConfig(arch="lenet5", epochs=1, augment=False))
-    stylize.train(str(DATA / "style" / "content"), str(out / "mosaic.keras"),
-                  stylize.StylizerConfig(backbone="mobilenet_v2", steps=2, steps_per_epoch=2, image_size=64,
-                                         batch_size=1, width=4, seed=1),
-                  style=str(DATA / "style" / "style" / "mosaic.jpg"))
-    return {"classifier": str(out / "lenet.keras"), "stylizer": str(out / "mosaic.keras")}
+    return {"classifier": str(out / "lenet.keras"), "stylizer": tiny_stylizer(out / "mosaic.keras")}
 
 
 def _model(kind, trained):

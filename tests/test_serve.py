@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("fastapi", reason="dlkit serve needs the [serve] extra: pip install -e '.[serve]'")
 requests = pytest.importorskip("requests")
 
-from conftest import DATA, PHOTOS, need  # noqa: E402
+from conftest import DATA, PHOTOS, need, pets_slice, tiny_stylizer  # noqa: E402
 
 pytestmark = pytest.mark.slow  # servers, exports and worker processes: minutes in all
 
@@ -27,22 +27,12 @@ SENTENCES = ["What a wonderful, moving film.", "A dull, lifeless mess of a movie
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
     """A fast stylizer and a Sobel SVM, trained here in seconds: dlkit ships neither."""
-    from dlkit.tasks import stylize, svm
+    from dlkit.tasks import svm
 
-    need(DATA / "style")
-    need(DATA / "cats_and_dogs")
     out = tmp_path_factory.mktemp("tiny")
-    pets = out / "pets"
-    for label in ("cats", "dogs"):
-        (pets / label).mkdir(parents=True)
-        source = DATA / "cats_and_dogs" / "train" / label
-        for name in sorted(os.listdir(source))[:12]:
-            (pets / label / name).symlink_to(source / name)
+    pets = pets_slice(out / "pets", 12)
     svm.train(str(pets), str(out / "svm"), features=svm.FeaturesConfig(backbone="sobel"))
-    stylize.train(str(DATA / "style" / "content"), str(out / "mosaic.keras"),
-                  stylize.StylizerConfig(backbone="mobilenet_v2", steps=2, steps_per_epoch=2, image_size=64,
-                                         batch_size=1, width=4, seed=1),
-                  style=str(DATA / "style" / "style" / "mosaic.jpg"))
+    tiny_stylizer(out / "mosaic.keras")
     return {"stylize": str(out / "mosaic.keras"), "predict-svm": str(out / "svm")}
 
 
