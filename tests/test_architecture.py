@@ -92,8 +92,12 @@ from click.testing import CliRunner
 from dlkit.cli import cli, command_table
 heavy = ("tensorflow", "keras")
 checked = []
-word2vec = [["word2vec", name, "--help"] for name in ("train", "similar", "analogy", "evaluate", "export")]
-for args in [["--help"]] + [[name, "--help"] for name in command_table()] + word2vec:
+import click
+context = click.Context(cli)
+groups = {name: cli.get_command(context, name) for name in command_table()}
+subcommands = [[name, sub, "--help"] for name, group in groups.items() if isinstance(group, click.Group)
+               for sub in group.list_commands(context)]
+for args in [["--help"]] + [[name, "--help"] for name in command_table()] + subcommands:
     result = CliRunner().invoke(cli, args)
     loaded = [m for m in heavy if m in sys.modules]
     checked.append({"args": args, "exit": result.exit_code, "heavy": loaded, "examples": "Example" in result.output})
@@ -108,7 +112,9 @@ def test_every_help_answers_without_tensorflow():
     checked = json.loads(out.strip().splitlines()[-1])
     assert [c for c in checked if c["heavy"] or c["exit"] != 0] == []
     names = [c["args"][0] for c in checked]
-    assert {"--help", "word2vec", "stylize", "classify", "translate"} <= set(names)
+    assert {"--help", "word2vec", "stylize", "classify", "translate", "visualize"} <= set(names)
+    args = [c["args"] for c in checked]
+    assert ["word2vec", "train", "--help"] in args and ["visualize", "saliency", "--help"] in args
     # every command's help shows examples
     assert [c["args"] for c in checked if c["args"] != ["--help"] and not c["examples"]] == []
 

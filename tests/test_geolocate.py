@@ -1,5 +1,6 @@
-"""Geolocation of news: the great-circle loss, data checks, and a tiny geolocator trained
-on real articles from ../shared/data/geo_news."""
+"""Geolocation of news: the great-circle loss, data checks, a tiny geolocator trained on
+real articles from ../shared/data/geo_news, and the world knowledge of the resolver
+(capitals and population priors, context that overrides them, corpus weighting)."""
 
 import json
 import math
@@ -86,7 +87,8 @@ def tiny_model(articles, tmp_path_factory):
     train, _ = articles
     folder = tmp_path_factory.mktemp("model") / "geolocator"
     result = CliRunner().invoke(cli, ["train-geolocator", str(train), "-o", str(folder), "--epochs", "25",
-                                      "--seed", "1", "--dim", "32", "--json", "--quiet"])
+                                      "--seed", "1", "--dim", "32", "--gazetteer-texts", "300", "--corpus-balance", "1",
+                                      "--json", "--quiet"])
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout.strip().splitlines()[-1])
     return folder, record, result.stderr
@@ -102,6 +104,24 @@ def test_bad_rows_are_skipped_with_a_count(articles, tiny_model):
     _, record, stderr = tiny_model
     assert record["skipped"] == 4 and record["train_rows"] == 270
     assert "skipped 4 rows" in stderr
+
+
+def test_corpora_are_weighed_alike_and_the_gazetteer_gets_its_share(articles, tiny_model):
+    from dlkit.tasks.geolocator.data import Article, corpus_weights, read_articles
+
+    train, _ = articles
+    corpora = {a.corpus for a in read_articles(str(train))[0]}
+    assert corpora == {"LGL", "GeoWebNews", "GeoVirus"}
+    _, record, _ = tiny_model
+    # the slice is mostly LGL, yet with --corpus-balance 1 each real corpus weighs the same,
+    # and the 300 generated headlines 20% of the total (the default --gazetteer-weight)
+    shares = record["corpus_weights"]
+    assert record["gazetteer_rows"] == 300 and shares["gazetteer"] == pytest.approx(0.2, abs=1e-3)
+    assert [shares[c] for c in sorted(corpora)] == pytest.approx([0.8 / 3] * 3, abs=1e-3)
+    rows = [Article("a", corpus="big")] * 6 + [Article("b", corpus="small")] * 2
+    assert corpus_weights(rows, 0).tolist() == [1.0] * 8  # rows alike
+    balanced = corpus_weights(rows, 1)
+    assert balanced[:6].sum() == pytest.approx(balanced[6:].sum()) and balanced.mean() == pytest.approx(1)
 
 
 def test_tiny_geolocator_beats_the_centroid_and_round_trips(cli_run, articles, tiny_model, tmp_path):
@@ -220,7 +240,8 @@ def test_broken_geolocator_folders_are_one_clear_line(cli_run, tiny_model, tmp_p
         (broken("cells", "config.json", lambda c: {**c, "confidence": "high"}),
          "config.json: confidence must be a float, not 'high'"),
         (broken("candidates", "config.json", lambda c: {**c, "max_candidates": 16}),
-         "config.json: max_candidates is 16, but model.keras takes candidates of shape (32, 15)"),
+         "config.json: max_candidates is 16 and world_knowledge true, but model.keras takes candidates of "
+         "shape (32, 20)"),
         (broken("idf", "idf.json", lambda idf: list(idf)), "idf.json: expected a JSON object, not a list"),
         (broken("toponyms", "toponyms.json", lambda seen: {**seen, "Atlantis": "somewhere"}),
          "toponyms.json: 'Atlantis' must be [lat, lon], not 'somewhere'"),
@@ -254,3 +275,121 @@ def test_baselines_on_known_points():
     lat, lon = gazetteer.most_mentioned("Talks in Nairobi. Kenya said Nairobi would host them.")
     assert distance_km([lat, lon], [-1.29, 36.82]) < 20
     assert gazetteer.most_mentioned("a reading of the mobile police report") is None
+
+
+def _featurizer(seen=None):
+    from dlkit.tasks.geolocator.config import Config
+    from dlkit.tasks.geolocator.features import Featurizer
+    from dlkit.tasks.geolocator.gazetteer import Gazetteer
+    from gensim.models import KeyedVectors
+
+    return Featurizer(KeyedVectors(4), {}, Gazetteer(seen or {}, world=True), Config())
+
+
+def _candidates(featurizer, text):
+    """[(lat, lon, capital, in a named region, in a named country, population share)] of a text."""
+    from dlkit.tasks.geolocator.features import N_FEATURES
+    from dlkit.tasks.geolocator.geometry import to_latlon
+
+    features, points, mask = featurizer.candidates(text)
+    return [(*to_latlon(points[i]).round(1), *features[i, N_FEATURES:N_FEATURES + 4].round(3))
+            for i in np.flatnonzero(mask)]
+
+
+def test_priors_and_context_in_the_candidates():
+    featurizer = _featurizer({"Paris": [33.6609, -95.5555], "August": [30.2, -92.0]})
+    # a bare Paris: the French capital, the whole population share; Paris, Texas the 1%
+    bare = _candidates(featurizer, "The mayor of Paris announced new bike lanes along the Seine.")
+    assert bare[0][:2] == (48.9, 2.3) and bare[0][2:] == (1, 0, 0, 1)
+    assert all(c[2] == 0 and c[5] < 0.05 for c in bare[1:])
+    # a US state named after the town keeps only the readings inside it (and Texas itself)
+    texas = _candidates(featurizer, "Paris, Texas, opens a new rodeo arena.")
+    assert {c[:2] for c in texas if c[3]} == {(33.7, -95.6)} and (48.9, 2.3) not in {c[:2] for c in texas}
+    # a country named: the fourth Toledo by population becomes a candidate, and the only Toledo
+    spain = _candidates(featurizer, "Toledo, Spain, restores its medieval walls.")
+    assert {c[:2] for c in spain if c[4]} == {(39.9, -4.0)}
+    assert not any(abs(c[0] - 41.7) < 0.1 for c in spain)  # not Toledo, Ohio
+    # a county named: Hinds County is in Mississippi only
+    jackson = _candidates(featurizer, "Jackson, in Hinds County, extends its boil-water notice.")
+    assert [c[:2] for c in jackson] == [(32.3, -90.2)]
+    # Canadian provinces are regions too, and Zurich is found without its umlaut
+    assert any(c[3] and c[:2] == (43.0, -81.2) for c in _candidates(featurizer, "London, Ontario, council"))
+    assert _candidates(featurizer, "Zurich voters approve a tram line")[0][:3] == (47.4, 8.5, 0)
+    # a month annotated as a place in the corpora is not one
+    assert _candidates(featurizer, "Edinburgh festival draws crowds in August")[0][:2] == (56.0, -3.2)
+    assert len(_candidates(featurizer, "Edinburgh festival draws crowds in August")) == 1
+
+
+def test_gazetteer_headlines_are_seeded_and_name_the_usual_reading():
+    from dlkit.tasks.geolocator import synthetic
+    from dlkit.tasks.geolocator.gazetteer import Gazetteer
+    from dlkit.tasks.geolocator.geometry import distance_km
+
+    gazetteer = Gazetteer({}, world=True)
+    frames = synthetic.frames(["Flooding closes roads in Baton Rouge. More text.", "Two named: Paris and Rome."],
+                              gazetteer)
+    assert frames == ["Flooding closes roads in {}"]
+    first, again = (synthetic.headlines(gazetteer, 300, 7, frames) for _ in range(2))
+    assert [(a.text, a.lat, a.lon) for a in first] == [(a.text, a.lat, a.lon) for a in again]
+    assert [a.text for a in synthetic.headlines(gazetteer, 300, 8, frames)] != [a.text for a in first]
+    assert {a.corpus for a in first} == {"gazetteer"} and any(a.text.startswith("Flooding closes") for a in first)
+    # a bare name is its usual reading: the capital unless it is tiny (Plymouth, Montserrat)
+    readings = {}
+    for places in gazetteer.places.values():
+        for place in places:
+            if place.kind == "city":
+                readings.setdefault(place.name, set()).add(place)
+    athens, plymouth = synthetic._usual_first(readings["Athens"])[0], synthetic._usual_first(readings["Plymouth"])[0]
+    assert athens.country == "GR" and athens.capital and plymouth.country == "GB"
+    # and each headline names the place at its coordinates
+    for article in first[:50]:
+        found, _ = gazetteer.mentions(article.text)
+        assert any(distance_km([p.lat, p.lon], [article.lat, article.lon]) < 1
+                   for key, _ in found for p in gazetteer.places[key]), article.text
+
+
+def test_folders_from_before_world_knowledge_still_load(cli_run, articles, tmp_path):
+    train, _ = articles
+    folder = tmp_path / "old"
+    result, _, _ = cli_run(["train-geolocator", train, "-o", folder, "--epochs", "2", "--seed", "1", "--dim", "8",
+                            "--no-world-knowledge", "--gazetteer-texts", "0", "--quiet"])
+    assert result.exit_code == 0
+    # what a folder written before looks like: none of the new settings, 15 features
+    config = json.loads((folder / "config.json").read_text())
+    for key in ("world_knowledge", "corpus_field", "corpus_balance", "gazetteer_texts", "gazetteer_weight"):
+        config.pop(key)
+    (folder / "config.json").write_text(json.dumps(config))
+    result, records, _ = cli_run(["geolocate", "--model", folder, "Storms hit Baton Rouge, Louisiana"])
+    assert result.exit_code == 0 and records[0]["country"] == "United States"
+    from dlkit.tasks import geolocator
+
+    assert geolocator.load(str(folder)).model.get_layer("features").output.shape[-1] == 15
+
+
+WORLD = [  # headline, country, (lat, lon) within 161 km
+    ("The mayor of Paris announced new bike lanes along the Seine.", "France", (48.86, 2.35)),
+    ("The Bundestag in Berlin voted on the budget.", "Germany", (52.52, 13.40)),
+    ("Fans celebrated the title in the streets of Madrid.", "Spain", (40.42, -3.70)),
+    ("Protesters gathered outside parliament in Athens.", "Greece", (37.98, 23.73)),
+    ("Paris, Texas, opens a new rodeo arena.", "United States", (33.66, -95.56)),
+    ("Athens, Georgia, bars close early after the game.", "United States", (33.95, -83.36)),
+    ("London, Ontario, council approves a transit plan.", "Canada", (42.98, -81.25)),
+]
+
+
+def test_shipped_geolocator_knows_the_world(cli_run):
+    from dlkit.tasks.geolocator.geometry import distance_km
+
+    result, records, _ = cli_run(["geolocate", "-"], input="\n".join(text for text, _, _ in WORLD) + "\n")
+    assert result.exit_code == 0
+    for record, (text, country, point) in zip(records, WORLD):
+        assert record["country"] == country and distance_km([record["lat"], record["lon"]], point) < 161, (text,
+                                                                                                           record)
+
+
+def test_shipped_geolocator_on_the_headline_test_set(cli_run):
+    from conftest import ROOT
+
+    result, records, _ = cli_run(["evaluate-geolocator", ROOT / "tasks" / "geolocation" / "headlines.jsonl"])
+    assert result.exit_code == 0 and records[-1]["count"] >= 100
+    assert records[-1]["acc_at_161km"] >= 0.95  # tasks/geolocation/README.md

@@ -46,6 +46,7 @@ CUTS = [
     (r"^dlkit train-classifier .*--arch lenet5", {"--epochs": "1"}, {}),
     (r"^dlkit train-classifier", {"--epochs": "1", "--image-size": "96", "-b": "8"}, {"--fine-tune-epochs": "1"}),
     (r"^dlkit train-svm", {"--folds": "2"}, {}),
+    (r"^dlkit train-autoencoder", {"--epochs": "1"}, {}),
     (r"^dlkit stylize .*--model", {"--size": "64"}, {}),
     (r"^dlkit stylize", {"--size": "48", "--iterations": "3"}, {}),
     (r"^dlkit train-stylizer", {"--steps": "2", "--steps-per-epoch": "1", "--image-size": "32", "-b": "1",
@@ -149,6 +150,10 @@ def workspace(tmp_path_factory) -> Path:
         # The SVM example's pets/ is split in train/ and validation/ (see its section)
         _images(pets / "train" / kind, base / "pets-split" / "train" / kind, 12)
         _images(pets / "validation" / kind, base / "pets-split" / "validation" / kind, 6)
+    # The --labels example: a species column and a multi-label tags column for pets/
+    rows = [f"{kind}/{p.name},{kind[:-1]},{kind[:-1]}{';even' if i % 2 == 0 else ''}"
+            for kind in ("cats", "dogs") for i, p in enumerate(sorted((base / "pets" / kind).iterdir()))]
+    (base / "labels.csv").write_text("image,species,tags\n" + "\n".join(rows) + "\n")
     style = DATA / "style"
     for name, source in [("starry.jpg", "starry-night.jpg"), ("candy.jpg", "candy.jpg"), ("mosaic.jpg", "mosaic.jpg")]:
         _link(style / "style" / source, base / name)

@@ -117,6 +117,32 @@ def test_a_frozen_backbone_head_trains_on_cached_features_from_a_linear_probe(cl
     assert "linear probe C = " in stderr and "x 1 views" in stderr and records[-1]["feature_views"] == 1
 
 
+def test_few_photos_all_train_and_cross_validation_picks_the_head(cli_run, data, tmp_path):
+    """10 photos a class and no validation folder: a 20% split would leave 2 photos a
+    class to validate on and 8 to learn from. Every photo trains instead, and the head is
+    the linear probe whose C 5-fold cross-validation over them chose (issue 20)."""
+    cats_dogs = data / "cats_and_dogs"
+    photos = _slice(cats_dogs / "train", tmp_path / "train", 10)
+    val = _slice(cats_dogs / "validation", tmp_path / "val", 10)
+    model = tmp_path / "few.keras"
+    result, records, stderr = cli_run(["train-classifier", photos, "-o", model, "--epochs", "3", "--seed", "1",
+                                       "--json"])
+    assert result.exit_code == 0, stderr
+    summary = records[-1]
+    assert summary["train_images"] == 20 and summary["val_images"] == 0 and summary["head"] == "linear probe"
+    assert summary["probe_chosen_by"] == "5-fold cross-validation" and summary["cv_accuracy"] >= 0.8
+    assert "every image trains" in stderr and summary["curves"] is None
+    assert not (tmp_path / "few.curves.png").exists()
+    result, records, _ = cli_run(["evaluate-classifier", val, "--model", model, "--json"])
+    assert result.exit_code == 0 and records[-1]["accuracy"] >= 0.85  # 20 unseen photos; chance is 0.5
+
+    # one photo in a class: nothing to cross-validate, the default C, still a model
+    one = _slice(cats_dogs / "train", tmp_path / "one", 1)
+    result, records, stderr = cli_run(["train-classifier", one, "-o", tmp_path / "one.keras", "--json"])
+    assert result.exit_code == 0, stderr
+    assert records[-1]["probe_chosen_by"].startswith("default") and records[-1]["probe_score"] is None
+
+
 def test_lenet5_learns_mnist_and_classifies_digits(cli_run, digits, tmp_path):
     train = _slice(digits / "train", tmp_path / "train", 150)
     model = tmp_path / "lenet.keras"
@@ -336,3 +362,77 @@ def test_a_wrong_output_is_refused_before_training(cli_run, tmp_path):
     assert "epoch" not in stderr and os.listdir(tmp_path) == []
     result, _, stderr = cli_run(["train-classifier", tmp_path, "-o", "/proc/m.keras"])
     assert result.exit_code == 1 and "cannot write the model there" in stderr and "Traceback" not in stderr
+
+
+def _digit_labels(digits, target, per_class, skip=0):
+    """A labels CSV for MNIST digits with two columns: `digit` (one of ten) and
+    `properties`, several of even / large (5-9) / round (0, 6, 8, 9) per digit, none for
+    1, 3 and 7 (an empty cell)."""
+    import csv
+
+    rows = []
+    for digit in range(10):
+        folder = digits / "train" / str(digit)
+        for name in sorted(os.listdir(folder))[skip:skip + per_class]:
+            properties = [p for p, on in (("even", digit % 2 == 0), ("large", digit >= 5),
+                                          ("round", digit in (0, 6, 8, 9))) if on]
+            rows.append([f"{digit}/{name}", str(digit), ";".join(properties)])
+    with open(target, "w", newline="") as f:
+        csv.writer(f).writerows([["image", "digit", "properties"], *rows])
+    return target
+
+
+def test_multi_task_and_multi_label_heads_train_and_classify_reports_each(cli_run, digits, tmp_path):
+    """--labels with two columns: one shared backbone, a softmax head for the digit, a
+    sigmoid head for its properties with per-label thresholds; classify and
+    evaluate-classifier report both heads (issue 19)."""
+    labels = _digit_labels(digits, tmp_path / "labels.csv", 20)
+    model = tmp_path / "heads.keras"
+    result, records, stderr = cli_run([
+        "train-classifier", digits / "train", "--labels", labels, "--task-weights", "digit=2",
+        "--image-size", "96", "--epochs", "40", "--lr", "0.003", "--no-augment", "-o", model, "--seed", "1",
+        "--json"])
+    assert result.exit_code == 0, stderr
+    summary = records[-1]
+    heads = summary["heads"]
+    assert heads["digit"]["kind"] == "single-label" and heads["digit"]["labels"] == [str(d) for d in range(10)]
+    assert heads["properties"]["kind"] == "multi-label" and heads["properties"]["labels"] == ["even", "large",
+                                                                                                "round"]
+    assert summary["task_weights"] == {"digit": 2.0, "properties": 1.0}
+    assert summary["train_images"] + summary["val_images"] == 200
+    assert heads["digit"]["accuracy"] > 0.3  # 40 validation digits; chance is 0.1
+    assert heads["properties"]["micro_f1"] > 0.55
+
+    test = _digit_labels(digits, tmp_path / "test.csv", 10, skip=500)
+    result, records, stderr = cli_run(["evaluate-classifier", digits / "train", "--labels", test, "--model", model,
+                                       "--json"])
+    assert result.exit_code == 0, stderr
+    scores = records[-1]["heads"]
+    assert records[-1]["images"] == 100 and scores["digit"]["accuracy"] > 0.3  # chance 0.1
+    assert scores["properties"]["micro_f1"] > 0.55 and 0 <= scores["properties"]["exact_match"] <= 1
+
+    zero = sorted((digits / "train" / "0").iterdir())[600]
+    result, records, stderr = cli_run(["classify", "--model", model, zero, tmp_path / "missing.png", "--json"])
+    assert result.exit_code == 1  # the missing file
+    record = records[0]
+    assert record["digit"] in [str(d) for d in range(10)] and 0 < record["digit_score"] <= 1
+    assert set(record["properties"]) <= {"even", "large", "round"}
+    assert set(record["properties_scores"]) == {"even", "large", "round"}
+    assert "error" in records[1]
+
+
+def test_bad_labels_files_are_refused_with_one_line(cli_run, digits, tmp_path):
+    bad = tmp_path / "bad.csv"
+    cases = [("image\n", "expected a header"),
+             ("image,digit\n0/a.png,1,2\n", "line 2: 3 cells"),
+             ("image,digit\n0/a.png,1\n0/b.png,1\n", "one value"),
+             ("image,digit,digit\n0/a.png,1,2\n", "distinct")]
+    for text, words in cases:
+        bad.write_text(text)
+        result, _, stderr = cli_run(["train-classifier", digits / "train", "--labels", bad,
+                                     "-o", tmp_path / "m.keras"])
+        assert result.exit_code == 1 and words in stderr and stderr.count("\n") == 1, stderr
+    labels = _digit_labels(digits, tmp_path / "labels.csv", 2)
+    result, _, stderr = cli_run(["train-classifier", digits / "train", "--labels", labels, "--task-weights",
+                                 "colour=2", "-o", tmp_path / "m.keras"])
+    assert result.exit_code == 1 and "no column 'colour'" in stderr

@@ -5,7 +5,7 @@ Beam search sees the model through one function, `step(tokens, states) -> (log_p
 states, attention)`, over a batch laid out sentence-major: `beam` rows per input.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -99,6 +99,7 @@ class DecoderGraphs:
     Both run as TensorFlow functions, traced once per shape family."""
 
     def __init__(self, encode: Callable, step: Callable):
+        self.encode, self.step = encode, step  # the plain functions, for endpoints()
         self._encode = tf.function(encode, reduce_retracing=True)
         self._step = tf.function(step, reduce_retracing=True)
 
@@ -116,6 +117,54 @@ class DecoderGraphs:
 
         return beam_search(step, [s.numpy() for s in states], len(inputs[0]), beam, bos, eos, max_steps, alpha,
                            with_attention, banned=banned)
+
+    def endpoints(self, inputs: list["tf.TensorSpec"]) -> dict[str, "tf.function"]:
+        """The two functions with fixed signatures of named tensors, for an export that
+        another runtime decodes with (a SavedModel's signatures, ONNX graphs):
+
+            encode(<inputs>) -> {context_0.., state_0..}
+            step(tokens, state_0.., context_0..) -> {log_probs, attention, next_state_0..}
+
+        The step's outputs are not named like its inputs: ONNX names must be unique."""
+        context, states = tf.function(self.encode).get_concrete_function(*inputs).structured_outputs
+        state_specs = [tf.TensorSpec(s.shape, s.dtype, name=f"state_{i}") for i, s in enumerate(states)]
+        context_specs = [tf.TensorSpec(c.shape, c.dtype, name=f"context_{i}") for i, c in enumerate(context)]
+
+        def encode(*values):
+            context, states = self.encode(*values)
+            return {**{f"context_{i}": c for i, c in enumerate(context)},
+                    **{f"state_{i}": s for i, s in enumerate(states)}}
+
+        def step(tokens, *values):
+            states, context = list(values[: len(state_specs)]), values[len(state_specs):]
+            log_probs, states, attention = self.step(tokens, states, *context)
+            return {"log_probs": log_probs, "attention": attention,
+                    **{f"next_state_{i}": s for i, s in enumerate(states)}}
+
+        return {"encode": tf.function(encode, input_signature=list(inputs)),
+                "step": tf.function(step, input_signature=[tf.TensorSpec([None], tf.int32, name="tokens"),
+                                                           *state_specs, *context_specs])}
+
+
+def unmasked(embedded: "tf.Tensor") -> "tf.Tensor":
+    """An embedding's output without the padding mask Keras attaches to it: a decoder
+    step feeds one token to the LSTM's cell, which has no use for a mask (and warns)."""
+    return tf.identity(embedded)
+
+
+@dataclass
+class Exportable:
+    """What an encoder-decoder task gives `dlkit export`: its graphs, the Keras models
+    whose weights they use, inputs to check the export on, and the files and numbers a
+    runtime needs to turn the steps' log-probabilities into text."""
+
+    graphs: DecoderGraphs
+    inputs: list  # tf.TensorSpec of each encoder input, named
+    models: list  # the Keras models the graphs call (their variables go into the export)
+    samples: list[np.ndarray]  # encoder inputs, one array per spec
+    # file name in the export -> a function writing it to a path (vocabularies, subword models)
+    assets: dict[str, Callable[[str], None]] = field(default_factory=dict)
+    decoding: dict = field(default_factory=dict)  # start and end ids, lengths, ... (decoding.json)
 
 
 def check_vocabulary(model: "keras.Model", size: int, path: str, layers: tuple[str, ...]) -> None:

@@ -71,15 +71,7 @@ def create_app(predictors: dict[str, Any], config: ServeConfig | None = None) ->
     app.state.batchers = batchers
     max_bytes = int(config.max_upload_mb * 1_000_000)
 
-    @app.middleware("http")
-    async def refuse_large_bodies(request: Request, call_next):
-        # Refused from the header, before the body is read. A body sent without a length
-        # (chunked) is checked upload by upload as it is copied to disk (_saved).
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > max_bytes:
-            return _error(413, f"request body of {int(length):,} bytes is over the limit of {max_bytes:,} "
-                               f"(--max-upload-mb {config.max_upload_mb:g})")
-        return await call_next(request)
+    app.add_middleware(BodyLimit, max_bytes=max_bytes, max_upload_mb=config.max_upload_mb)
 
     @app.exception_handler(Refused)
     async def refused(request: Request, e: Refused):
@@ -117,6 +109,26 @@ def create_app(predictors: dict[str, Any], config: ServeConfig | None = None) ->
                            f"{', '.join(batchers) or 'no task'}")
 
     return app
+
+
+class BodyLimit:
+    """Refuses a request whose Content-Length is over the limit, from the header, before
+    the body is read; a body sent without a length (chunked) is checked upload by upload
+    as it is copied to disk (_saved). A plain ASGI middleware: Starlette's
+    `@app.middleware("http")` wraps every request in extra tasks and streams, which cost
+    more than a sentiment prediction."""
+
+    def __init__(self, app, max_bytes: int, max_upload_mb: float):
+        self.app, self.max_bytes, self.max_upload_mb = app, max_bytes, max_upload_mb
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length", b"")
+            if length.isdigit() and int(length) > self.max_bytes:
+                response = _error(413, f"request body of {int(length):,} bytes is over the limit of "
+                                       f"{self.max_bytes:,} (--max-upload-mb {self.max_upload_mb:g})")
+                return await response(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
 def _predict_all(predictor):

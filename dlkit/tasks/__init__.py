@@ -11,6 +11,8 @@ import importlib
 TASKS = (
     "classifier",
     "svm",
+    "visualize",
+    "autoencoder",
     "stylize",
     "captioner",
     "translator",

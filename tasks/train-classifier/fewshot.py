@@ -70,8 +70,8 @@ def main() -> None:
                 summary = records[-1]
                 metrics, _ = dlkit("evaluate-classifier", test, "--model", model)
                 report(args.out, name, size, label, metrics[-1]["accuracy"], seconds,
-                       {k: summary.get(k) for k in ("epochs", "feature_views", "probe_C", "probe_val_accuracy",
-                                                    "final_val_accuracy", "seconds")})
+                       {k: summary.get(k) for k in ("epochs", "feature_views", "head", "probe_C", "probe_views", "probe_score",
+                                                    "cv_accuracy", "val_images", "final_val_accuracy", "seconds")})
             records, seconds = dlkit("train-svm", train, "--test", test, "-o", f"{base}-svm")
             report(args.out, name, size, "train-svm", records[-1]["test_accuracy"], seconds,
                    {"C": records[-1]["C"], "cv_accuracy": records[-1]["cv_accuracy"]})

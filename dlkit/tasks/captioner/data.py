@@ -188,6 +188,7 @@ class FeatureCache:
         root = folder or os.environ.get("DLKIT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "dlkit")
         self.folder = os.path.join(root, "features", f"{backbone}-{image_size}-{'grid' if spatial else 'pooled'}")
         self._model = None
+        self._base = None
 
     def _key(self, path: str) -> str:
         stat = os.stat(path)
@@ -195,12 +196,22 @@ class FeatureCache:
 
     def model(self):
         if self._model is None:
-            base = backbones.build(self.backbone, include_top=False, input_size=self.image_size,
-                                   pooling=None if self.spatial else "avg")
-            preprocess = backbones.get(self.backbone).preprocess
-            self._model = tf.function(lambda x: base(preprocess(tf.cast(x, tf.float32)), training=False),
-                                      reduce_retracing=True)
+            self.network()  # built (its weights loaded) before tracing, not inside the graph
+            self._model = tf.function(self.features, reduce_retracing=True)
         return self._model
+
+    def features(self, pixels):
+        """The CNN's features of RGB pixels 0..255: (photos, rows, columns, channels) for
+        a grid, (photos, channels) pooled."""
+        preprocess = backbones.get(self.backbone).preprocess
+        return self.network()(preprocess(tf.cast(pixels, tf.float32)), training=False)
+
+    def network(self) -> "keras.Model":
+        """The backbone, built on first use."""
+        if self._base is None:
+            self._base = backbones.build(self.backbone, include_top=False, input_size=self.image_size,
+                                         pooling=None if self.spatial else "avg")
+        return self._base
 
     def compute(self, paths: list[str], advance: Callable[[int], None] | None = None) -> tuple[dict, dict]:
         """({path: features (regions, channels) float16}, {path: error}) for all paths;

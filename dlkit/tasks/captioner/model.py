@@ -15,7 +15,8 @@ import numpy as np
 
 from dlkit.core import files, metrics, modelio
 from dlkit.core.config import validate
-from dlkit.core.decoding import DecoderGraphs, check_vocabulary, compile_decoder, fit_decoder
+from dlkit.core.decoding import (DecoderGraphs, Exportable, check_vocabulary, compile_decoder, fit_decoder,
+                                  unmasked)
 from dlkit.core.errors import DlkitError, ItemError
 from dlkit.core.events import SILENT, Events, warn_all
 from dlkit.core.inputs import Item, as_items
@@ -68,7 +69,10 @@ def inference_graphs(model: "keras.Model", config: Config) -> DecoderGraphs:
         return [memory], [init_h(mean), init_c(mean)]
 
     def step(tokens, states, memory):
-        decoded, h, c = decoder(embed(tokens[:, None]), initial_state=states, training=False)
+        # The LSTM's cell, not the layer: one word needs no loop over time (cheaper, and
+        # what the ONNX converter handles).
+        decoded, (h, c) = decoder.cell(unmasked(embed(tokens)), states, training=False)
+        decoded = decoded[:, None]
         if attention is None:
             scores = tf.zeros((tf.shape(memory)[0], 1, tf.shape(memory)[1]))
         else:
@@ -163,6 +167,21 @@ class Captioner(Predictor):
         return [c if isinstance(c, ItemError) else {"caption": c.text, "score": c.score}
                 for c in self.captions(paths)]
 
+    def exportable(self, samples: int = 2) -> Exportable:
+        """For `dlkit export`: the encoder from RGB pixels 0..255 (the CNN included, so a
+        runtime needs nothing else) and the one-word step."""
+        start = self.graphs.encode
+        cache = self.cache
+        graphs = DecoderGraphs(lambda pixels: start(_regions(cache.features(pixels))), self.graphs.step)
+        side = self.config.image_size
+        pixels = np.random.default_rng(0).uniform(0, 255, (samples, side, side, 3)).astype(np.float32)
+        return Exportable(graphs, [tf.TensorSpec([None, side, side, 3], tf.float32, name="pixels")],
+                          [self.model, cache.network()], [pixels], assets={"vocab.json": self.vocab.save},
+                          decoding={"bos": self.vocab.ids[BOS], "eos": self.vocab.ids[EOS],
+                                    "banned": [0, self.vocab.ids[Vocabulary.UNK], self.vocab.ids[BOS]],
+                                    "max_length": self.config.max_length,
+                                    "length_alpha": self.config.length_alpha, "beam_size": self.beam_size})
+
     def predict_with_attention(self, item: "Item | str", out: str) -> dict:
         """The record of one photo, drawing to `out` (PNG) where the model looked for each word."""
         item = next(as_items([item]))
@@ -194,6 +213,11 @@ class Captioner(Predictor):
                 tokens = self.vocab.decode(h.tokens)
                 captions.append(Caption(_sentence(tokens), round(h.score, 4), tokens, h.attention))
         return captions
+
+
+def _regions(features):
+    """CNN features as (photos, regions, channels), as the cache stores them."""
+    return tf.reshape(features, (tf.shape(features)[0], -1, features.shape[-1]))
 
 
 def _sentence(tokens: list[str]) -> str:

@@ -7,7 +7,8 @@
     metrics = classifier.evaluate("pets-val/", "pets.keras")
 
 Modules: config (settings, no TensorFlow), classify (load, the Classifier predictor),
-networks (the CNNs), training (train, evaluate), mnist (import_mnist), cli.
+networks (the CNNs), training (train, evaluate), multitask (multi-label and multi-task
+heads from a labels CSV), layers (LabelHead), mnist (import_mnist), cli.
 """
 
 from dlkit.core.task import lazy_exports

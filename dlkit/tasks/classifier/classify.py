@@ -3,16 +3,24 @@
     from dlkit.tasks.classifier import ClassifyConfig, load
     for record in load(None, ClassifyConfig(top_k=3)).predict(["cat.jpg"]):
         print(record)      # {"input", "label", "score", "top"}, or {"input", "error"}
+    for record in with_saliency(load(), ["cat.jpg"], "heatmaps/"):
+        print(record)      # ... and "saliency": the Grad-CAM PNG of its label
 """
+
+import collections
+import os
+import re
+from typing import Iterable, Iterator
 
 import numpy as np
 
-from dlkit.core import layers, modelio
+from dlkit.core import files, layers, modelio
 from dlkit.core.errors import DlkitError
+from dlkit.core.inputs import Item, as_items
 from dlkit.core.runtime import keras
 from dlkit.tasks.classifier.config import ClassifyConfig
-from dlkit.vision import backbones
-from dlkit.vision.images import ImagePredictor
+from dlkit.vision import backbones, saliency
+from dlkit.vision.images import ImagePredictor, try_load_image
 
 
 class Classifier(ImagePredictor):
@@ -24,6 +32,7 @@ class Classifier(ImagePredictor):
         if labels is not None and len(labels) != outputs:
             raise DlkitError(f"{source}: the model names {len(labels)} classes but has {outputs} outputs")
         super().__init__(model, _square_input_size(model, source), preprocess, batch_size)
+        self.preprocess = preprocess  # what saliency maps need beside the model
         self.source = source
         self.labels = labels  # None: the model names no classes (records say class_0, class_1, ...)
         self._shown = labels or [f"class_{i}" for i in range(outputs)]
@@ -38,6 +47,60 @@ class Classifier(ImagePredictor):
         return results
 
 
+def with_saliency(classifier: Classifier, items: Iterable, folder: str) -> Iterator[dict]:
+    """classifier.predict's records, each labelled one with "saliency": the path of a
+    Grad-CAM heat-map PNG of its label over its photo, written to `folder`. Files are
+    named by the item's position and a cleaned-up file name (000001-cat.png), so that
+    neither duplicate inputs nor hostile names (../x, /etc/y, control characters) can
+    collide or leave the folder. A photo that cannot be explained keeps its label and
+    gets "saliency_error" instead."""
+    if not isinstance(classifier, Classifier):
+        raise DlkitError(f"saliency maps explain a classifier with one output; {classifier.source} has several heads")
+    files.check_output(folder, folder=True, what="saliency folder")
+    os.makedirs(folder, exist_ok=True)
+    explainer = saliency.Explainer(classifier.model, classifier.preprocess)
+    pending: collections.deque[Item] = collections.deque()
+
+    def remembered() -> Iterator[Item]:
+        # predict() answers items in order, one record each: the records are matched
+        # back to their items (and so to the paths to read) by this queue.
+        for item in as_items(items):
+            pending.append(item)
+            yield item
+
+    for number, record in enumerate(classifier.predict(remembered()), 1):
+        item = pending.popleft()
+        if "label" in record:
+            target = os.path.join(folder, f"{number:06d}-{_safe_stem(item.value)}.png")
+            problem = _write_saliency(explainer, classifier, item.value, record["label"], target)
+            record = {**record, **({"saliency_error": problem} if problem else {"saliency": target})}
+        yield record
+
+
+def _safe_stem(path: str) -> str:
+    """A file name's stem reduced to letters, digits, '.', '-' and '_' (at most 60), never
+    starting with a dot: safe as a name in any folder on any system."""
+    stem = os.path.splitext(os.path.basename(str(path)))[0]
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", stem.encode("ascii", "replace").decode("ascii")).lstrip("._")
+    return cleaned[:60] or "image"
+
+
+def _write_saliency(explainer: "saliency.Explainer", classifier: Classifier, path: str, label: str,
+                    target: str) -> str | None:
+    """Writes the heat-map of `label` for the photo at `path`; returns why not, if not."""
+    pixels, photo = try_load_image(path, classifier.input_size), try_load_image(path)
+    for decoded in (pixels, photo):
+        if not isinstance(decoded, np.ndarray):
+            return str(decoded)
+    heatmap = explainer.explain(pixels, classifier._shown.index(label)).heatmap
+    try:
+        with files.atomic_path(target) as tmp:
+            saliency.overlay(photo, heatmap).save(tmp, format="PNG")
+    except OSError as e:
+        raise DlkitError(f"{target}: cannot write the heat-map ({e.strerror or e})") from None
+    return None
+
+
 def load(path: str | None = None, config: ClassifyConfig | None = None) -> Classifier:
     """A classifier: the ImageNet backbone of `config` (path None), or a .keras model
     trained by dlkit train-classifier (any Keras image classifier works: one without
@@ -45,6 +108,10 @@ def load(path: str | None = None, config: ClassifyConfig | None = None) -> Class
     config = config or ClassifyConfig()
     if path is not None:
         model = modelio.load_model(path)
+        if isinstance(model.output, dict):  # one head per label column (train-classifier --labels)
+            from dlkit.tasks.classifier.multitask import HeadsClassifier
+
+            return HeadsClassifier(model, path, config.top_k, config.batch_size)
         return Classifier(model, layers.class_names(model), path, config.top_k, config.batch_size)
     backbone = backbones.get(config.backbone)
     model = backbones.build(backbone.name, weights=config.weights or "imagenet")

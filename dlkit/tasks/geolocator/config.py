@@ -25,6 +25,35 @@ class Config:
     # gensim's native format is a pickle (it can run code): read it only when asked.
     allow_pickle: bool = setting(False, "Accept --embeddings in gensim's native format (a pickle: only files "
                                  "you trust).", flags=("--allow-pickle",))
+    # The field naming each row's source corpus (geo_news: LGL, GeoWebNews, GeoVirus): rows
+    # without it count as one corpus.
+    corpus_field: str = setting("corpus", "The field naming each row's source corpus, for --corpus-balance.")
+    # A real row weighs (rows of its corpus) ** -corpus_balance: at 1 every corpus weighs the
+    # same in total, at 0 every row alike (587 local US articles outweigh 428 of world news).
+    # 0.5 is between: on the held-out split 1 and 0 both left the median error over 45 km.
+    corpus_balance: float = setting(0.5, "Weigh corpora alike (1) or rows alike (0), or in between.",
+                                    min=0, max=1)
+    # Short headlines generated from the gazetteer (seeded): capitals and the usual reading
+    # of a name bare ("Officials in Athens ..."), other readings with their region or country
+    # ("Athens, Georgia"), at their coordinates: world news that the corpora lack. 0: none.
+    gazetteer_texts: int = setting(2000, "Gazetteer headlines added to the training data.", min=0)
+    # Their share of the total training weight: enough to teach the world priors, little
+    # enough that real news' local detail is still learnt (at 0.3-0.45 the held-out median
+    # error was 70-130 km; at 0.2, 36 km with 98% of the world headlines placed).
+    gazetteer_weight: float = setting(0.2, "Share of the training weight given to the gazetteer headlines.",
+                                      min=0, max=0.9)
+    # Capitals, population shares, a region or country named next to a town, accent-free
+    # spellings (see Gazetteer). Folders written before it existed load with it off: their
+    # models take the 15 features of features.N_FEATURES.
+    world_knowledge: bool = setting(True, "Capital, population-share and named-region features (off: the "
+                                    "15 features of earlier geolocators).")
+    # A training article's own annotations are in the table of annotated names, so there
+    # the annotated reading is always right, and a model learns to trust it blindly (a bare
+    # "Paris" is Paris, Texas, the reading LGL annotates). With k folds each training text
+    # sees the table of the other folds' rows only, as a new text sees the whole table;
+    # 1: the whole table (earlier versions).
+    seen_folds: int = setting(5, "Training texts see annotated names of the other N folds only (1: all).",
+                              min=1)
     # Extra plain-text files for training Word2Vec along with the training texts. The
     # command's --corpus is repeatable (one file each), so it is declared in the CLI.
     corpus: tuple[str, ...] = setting((), cli=False)

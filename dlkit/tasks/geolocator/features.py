@@ -12,7 +12,15 @@ from dlkit.tasks.geolocator.gazetteer import KINDS, Gazetteer
 from dlkit.tasks.geolocator.geometry import EARTH_RADIUS_KM, to_xyz
 from dlkit.text.tokens import tokenize
 
+# Features of a candidate: 15 from the text and the gazetteer, and with `world_knowledge`
+# 5 more (capital, in a region or country the text names, population share among the
+# name's readings, whether the text names any). Folders from before have the 15.
 N_FEATURES = 15
+WORLD_FEATURES = 5
+
+
+def n_features(config: Config) -> int:
+    return N_FEATURES + (WORLD_FEATURES if config.world_knowledge else 0)
 
 
 class Featurizer:
@@ -33,26 +41,41 @@ class Featurizer:
         return (mean / (np.linalg.norm(mean) or 1)).astype(np.float32)
 
     def candidates(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Features (K, N_FEATURES), unit points (K, 3) and a mask (K,) of the candidates."""
-        size = self.config.max_candidates
-        features = np.zeros((size, N_FEATURES), np.float32)
+        """Features (K, n_features), unit points (K, 3) and a mask (K,) of the candidates."""
+        size, world = self.config.max_candidates, self.config.world_knowledge
+        features = np.zeros((size, n_features(self.config)), np.float32)
         points = np.zeros((size, 3), np.float32)
         mask = np.zeros(size, np.float32)
         found, length = self.gazetteer.mentions(text)
         if not found:
             return features, points, mask
+        named = self.gazetteer.areas(found, text) if world else {}
+        if world:
+            found = self._without_qualifiers(found, text)
         counts = Counter(key for key, _ in found)
         first = {}
         for key, position in found:
             first.setdefault(key, position)
         total, top = sum(counts.values()), max(counts.values())
-        rows = []
+        rows, context = [], {}
         for key in sorted(counts, key=lambda k: (-counts[k], first[k])):
-            readings = self.gazetteer.readings(key, self.config.readings)
+            # The regions and countries the *other* names name: Texas does not place itself.
+            regions = set().union(*(r for k, (r, _) in named.items() if k != key))
+            countries = set().union(*(c for k, (_, c) in named.items() if k != key))
+            context[key] = regions, countries
+            readings = self.gazetteer.readings(key, self.config.readings, regions, countries)
+            if world:
+                # Context overrides priors: where some reading lies in a region or country
+                # the text names, only those stay ("Moscow, Idaho" is not Moscow, Russia).
+                inside = [p for p in readings if (p.country, p.admin1) in regions or p.country in countries]
+                readings = inside or readings
             rows.extend((key, rank, len(readings), place) for rank, place in enumerate(readings))
             if len(rows) >= size:
                 break
         rows = rows[:size]
+        largest = {}
+        for key, _, _, place in rows:
+            largest[key] = max(largest.get(key, 1), place.population)
         xyz = to_xyz([r[3].lat for r in rows], [r[3].lon for r in rows])
         km = EARTH_RADIUS_KM * np.arccos(np.clip(xyz @ xyz.T, -1, 1))
         keys = [r[0] for r in rows]
@@ -61,23 +84,45 @@ class Featurizer:
             support = sum(counts[k] for k in near) / total
             seen_agrees = any(keys[j] == key and rows[j][3].kind == "seen" and km[i, j] < 50 and j != i
                               for j in range(len(rows)))
-            features[i] = [
+            features[i, :N_FEATURES] = [
                 math.log1p(counts[key]), counts[key] / total, first[key] / max(1, length),
                 float(counts[key] == top), math.log10(place.population + 1) / 7,
                 *(float(place.kind == kind) for kind in KINDS),
                 rank / max(1, self.config.readings - 1), math.log1p(n_readings), support,
                 float(seen_agrees), float(len(key) > 1), math.log1p(len(counts)),
             ]
+            if world:
+                regions, countries = context[key]
+                features[i, N_FEATURES:] = [
+                    float(place.capital), float((place.country, place.admin1) in regions),
+                    float(place.country in countries), place.population / largest[key],
+                    float(bool(regions or countries)),
+                ]
             points[i] = xyz[i]
             mask[i] = 1
         return features, points, mask
+
+    def _without_qualifiers(self, found: list[tuple[tuple, int]], text: str) -> list[tuple[tuple, int]]:
+        """The mentions less those of a region or country that qualify the name before them
+        ("Paris, Texas": Texas says which Paris, it is not where the text is about); the
+        text's first mention always stays."""
+        tokens = tokenize(text)
+        kept = found[:1]
+        for (before, start), (key, position) in zip(found, found[1:]):
+            end = start + len(before)
+            qualifies = (position == end + 1 and tokens[end] == ","
+                         and any(p.kind in ("state", "country") for p in self.gazetteer.places[key]))
+            if not qualifies:
+                kept.append((key, position))
+        return kept
 
     def encode(self, texts: list[str]) -> dict[str, np.ndarray]:
         parts = [self.candidates(text) for text in texts]
         return {
             "doc": np.stack([self.document_vector(t) for t in texts]) if texts else
             np.zeros((0, self.vectors.vector_size), np.float32),
-            "features": np.stack([p[0] for p in parts]) if parts else np.zeros((0, self.config.max_candidates, N_FEATURES)),
+            "features": np.stack([p[0] for p in parts]) if parts else
+            np.zeros((0, self.config.max_candidates, n_features(self.config))),
             "points": np.stack([p[1] for p in parts]) if parts else np.zeros((0, self.config.max_candidates, 3)),
             "mask": np.stack([p[2] for p in parts]) if parts else np.zeros((0, self.config.max_candidates)),
         }

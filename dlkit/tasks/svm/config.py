@@ -24,6 +24,11 @@ class FeaturesConfig:
     batch_size: int = setting(32, min=1, flags=("-b", "--batch-size"))
     # None: the ImageNet weights; a file path loads local weights instead.
     weights: str | None = setting(None, cli=False)
+    # A model of one's own instead of a backbone: any .keras file from RGB pixels to a
+    # vector (dlkit.vision.encoders), such as an autoencoder's encoder (its codes).
+    model: str | None = setting(None, "A .keras model from RGB pixels to vectors instead of a backbone, e.g. "
+                                "from dlkit train-autoencoder (its bottleneck codes); it sets the image size.",
+                                path="file")
 
     def size(self) -> int:
         if self.image_size:

@@ -13,7 +13,7 @@ NumPy types allowed) and config.json (classes, the feature settings, metrics).
 import functools
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable
 
 import numpy as np
@@ -26,7 +26,7 @@ from dlkit.core.events import SILENT, Events, warn_all
 from dlkit.core.runtime import keras
 from dlkit.core.task import Run
 from dlkit.tasks.svm.config import SOBEL, FeaturesConfig, SVMConfig
-from dlkit.vision import backbones
+from dlkit.vision import backbones, encoders
 from dlkit.vision.folders import class_folders, split_layout
 from dlkit.vision.images import ImagePredictor
 
@@ -65,9 +65,17 @@ class Features:
 
 def extraction(meta: dict, batch_size: int = 32) -> FeaturesConfig:
     """The settings that extract features like those `meta` describes (Features.meta,
-    which an SVM keeps as SVMModel.features)."""
+    which an SVM keeps as SVMModel.features): a backbone's, or a model file's (whose
+    meta has "model" and no "backbone")."""
+    if meta.get("model"):
+        return FeaturesConfig(model=meta["model"], batch_size=batch_size)
     return FeaturesConfig(backbone=meta["backbone"], layer=meta["layer"], image_size=meta["image_size"],
                           batch_size=batch_size)
+
+
+def source_of(meta: dict) -> str:
+    """What made these features, for messages and summaries: a backbone or a model file."""
+    return meta.get("model") or meta.get("backbone", "?")
 
 
 # ---- Model: the feature extractor --------------------------------------------------------
@@ -98,6 +106,18 @@ class FeatureExtractor(ImagePredictor):
 
     def __init__(self, config: FeaturesConfig | None = None):
         self.config = validate(config or FeaturesConfig())
+        if self.config.model:
+            if self.config.layer != "pooled":
+                raise DlkitError("--layer picks a backbone's layer; it does not apply with --model")
+            # The model's file, absolute: an SVM trained on these features finds it again.
+            self.config = replace(self.config, model=os.path.abspath(self.config.model))
+            model, size = encoders.load_encoder(self.config.model)
+            if self.config.image_size not in (None, size):
+                raise DlkitError(f"{self.config.model} takes {size}px images; --image-size {self.config.image_size} "
+                                 f"does not apply")
+            super().__init__(model, size, None, self.config.batch_size)
+            self.dimensions = int(model.output_shape[-1])
+            return
         size = self.config.size()
         if self.config.backbone == SOBEL:
             if self.config.layer != "pooled":
@@ -118,6 +138,9 @@ class FeatureExtractor(ImagePredictor):
 
     @property
     def meta(self) -> dict:
+        if self.config.model:  # no "backbone": none was used; the model fixes the image size
+            return {"model": self.config.model, "layer": "pooled", "image_size": None,
+                    "dimensions": self.dimensions}
         return {"backbone": self.config.backbone, "layer": self.config.layer, "image_size": self.config.size(),
                 "dimensions": self.dimensions}
 
@@ -344,8 +367,9 @@ def fit(train: Features, config: SVMConfig | None = None, test: Features | None 
     config = validate(config or SVMConfig())
     if train.labels is None:
         raise DlkitError("training features have no labels (extract them from a folder-per-class dataset)")
-    if test is not None and test.meta.get("backbone") != train.meta.get("backbone"):
-        raise DlkitError("test features come from a different backbone than the training features")
+    if test is not None and source_of(test.meta) != source_of(train.meta):
+        raise DlkitError(f"test features come from {source_of(test.meta)}, the training features from "
+                         f"{source_of(train.meta)}")
     x, y = train.features, np.array(train.labels)
     best_c, cv_accuracy, scores = search(x, y, config, events)
     events.message(f"C = {best_c:g} (cross-validated accuracy {cv_accuracy:.4f}); fitting on all "
@@ -386,7 +410,9 @@ def train(data: "str | Features", output: str, config: SVMConfig | None = None, 
                    f"{train_set.features.shape[1]} features")
     model = fit(train_set, config, test_set, events)
     model.save(output)
-    summary = {"model": output, "backbone": train_set.meta["backbone"], "kernel": config.kernel, **model.metrics}
+    made_by = {"features_model": train_set.meta["model"]} if train_set.meta.get("model") else \
+        {"backbone": train_set.meta["backbone"]}
+    summary = {"model": output, **made_by, "kernel": config.kernel, **model.metrics}
     return Run(output, summary=summary)
 
 
@@ -413,7 +439,8 @@ class SVMPredictor(FeatureExtractor):
         config = extraction(svm.features, batch_size)
         super().__init__(config)
         if self.dimensions != svm.features["dimensions"]:
-            raise DlkitError(f"{config.backbone} {config.layer} gives {self.dimensions} features; "
+            made_by = config.model or f"{config.backbone} {config.layer}"
+            raise DlkitError(f"{made_by} gives {self.dimensions} features; "
                              f"the SVM takes {svm.features['dimensions']}")
         self.svm = svm
 
