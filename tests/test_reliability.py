@@ -21,9 +21,16 @@ from conftest import PHOTOS, ROOT, need
 PRETRAINED = ROOT / "pretrained"
 
 
+def _interruptible() -> None:
+    # A job started in the background by a non-interactive shell (a CI script run with
+    # `&`) inherits SIGINT ignored, and Python then leaves it ignored: the child gets the
+    # default back, as a command typed in a terminal has it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _dlkit(*args, **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "dlkit", *map(str, args)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_interruptible, **kwargs)
 
 
 def _read_line(stream, timeout: float) -> bytes:
