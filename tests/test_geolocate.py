@@ -348,6 +348,35 @@ def test_gazetteer_headlines_are_seeded_and_name_the_usual_reading():
                    for key, _ in found for p in gazetteer.places[key]), article.text
 
 
+def test_gazetteer_headlines_can_name_places_nearby():
+    from dlkit.tasks.geolocator import synthetic
+    from dlkit.tasks.geolocator.gazetteer import Gazetteer
+    from dlkit.tasks.geolocator.geometry import distance_km
+
+    # the corpora annotate a bare "Paris" in Texas: the usual reading (France) is contested
+    gazetteer = Gazetteer({"Paris": [33.66, -95.56]}, world=True)
+    plain = synthetic.headlines(gazetteer, 300, 7)
+    accompanied = synthetic.headlines(gazetteer, 300, 7, nearby=1.0)
+    assert not any(". " + t.split("{}")[0] in a.text for a in plain for t in synthetic.NEARBY)
+    named = 0
+    for article in accompanied:
+        # the first place is where it is; each other one lies 20-250 km from it
+        others = [s for s in article.text.split(". ")[1:] if s.startswith(tuple(t.split("{}")[0]
+                                                                              for t in synthetic.NEARBY))]
+        assert len(others) <= 2, article.text
+        named += bool(others)
+        for sentence in others:
+            found, _ = gazetteer.mentions(sentence)
+            assert any(20 <= distance_km([p.lat, p.lon], [article.lat, article.lon]) <= 250
+                       for key, _ in found for p in gazetteer.places[key]), article.text
+    assert named > 0.9 * len(accompanied)  # all but those with no city 20-250 km away (Grytviken)
+    # a bare "Paris" with towns around Paris, Texas is about Paris, Texas; without them, France
+    paris = [a for a in plain + accompanied if a.text.split(". ")[0].endswith(" Paris") or " Paris " in a.text
+             .split(". ")[0] or a.text.startswith("Paris ")]
+    assert {(round(a.lat), round(a.lon)) for a in paris if ". " not in a.text} <= {(49, 2)}
+    assert (34, -96) in {(round(a.lat), round(a.lon)) for a in paris if ". " in a.text}
+
+
 def test_folders_from_before_world_knowledge_still_load(cli_run, articles, tmp_path):
     train, _ = articles
     folder = tmp_path / "old"

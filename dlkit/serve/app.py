@@ -57,7 +57,8 @@ class Texts(BaseModel):
 def create_app(predictors: dict[str, Any], config: ServeConfig | None = None) -> FastAPI:
     """An app serving `predictors` ({task name: loaded Predictor}); each gets a Batcher."""
     config = config or ServeConfig()
-    batchers = {name: Batcher(name, _predict_all(predictor), config.max_batch, config.batch_wait_ms / 1000)
+    batchers = {name: Batcher(name, _predict_all(predictor), config.max_batch or predictor.batch_size,
+                              config.batch_wait_ms / 1000)
                 for name, predictor in predictors.items()}
 
     @contextlib.asynccontextmanager

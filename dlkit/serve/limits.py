@@ -22,4 +22,7 @@ class ServeConfig:
     # Requests arriving within this many milliseconds of each other share one model call;
     # a few ms cost a lone request little and let concurrent ones batch.
     batch_wait_ms: float = setting(5.0, "Milliseconds a batch waits for more requests.", min=0)
-    max_batch: int = setting(64, "Most items in one model call.", min=1)
+    # None: each model's own batch size (32 photos, 256 texts for sentiment), the size
+    # its command answers in; a smaller cap leaves a busy server's batches short.
+    max_batch: int | None = setting(None, "Most items in one model call [default: the model's batch size].",
+                                    min=1)

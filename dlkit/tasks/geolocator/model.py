@@ -182,7 +182,8 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
     # them, into early stopping (weighted as in training, so that it stops when both kinds
     # of text are served best); the vectors, idf and the reported error are real news'.
     real_frames = synthetic.frames([a.text for a in train_set], gazetteer)
-    generated = synthetic.headlines(gazetteer, config.gazetteer_texts, seed, real_frames)
+    generated = synthetic.headlines(gazetteer, config.gazetteer_texts, seed, real_frames,
+                                    config.gazetteer_nearby)
     n_generated_val = round(config.validation * len(generated))
     fitted, checked = train_set + generated[n_generated_val:], val_set + generated[:n_generated_val]
     fixed = {synthetic.CORPUS: config.gazetteer_weight}

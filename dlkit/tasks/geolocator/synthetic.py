@@ -25,6 +25,14 @@ TEMPLATES = (
     "Earthquake shakes buildings in {}", "Water rationing begins in {}",
 )
 CORPUS = "gazetteer"
+# Second sentences naming a place near the first one: a real article names its town and
+# the places around it, and the first, most mentioned one is where it is.
+NEARBY = (
+    "Crews from {} were called in to help", "Residents of nearby {} were told to stay home",
+    "Traffic to {} was also disrupted", "A similar plan was rejected in {} last year",
+    "Officials in {} are watching closely", "The company also runs a site in {}",
+)
+NEARBY_KM = (20.0, 250.0)
 
 
 def frames(texts: list[str], gazetteer: Gazetteer) -> list[str]:
@@ -56,14 +64,18 @@ def _usual_first(places) -> list:
     return [capital, *(p for p in places if p != capital)] if capital else places
 
 
-def headlines(gazetteer: Gazetteer, count: int, seed: int, real_frames: list[str] = ()) -> list[Article]:
+def headlines(gazetteer: Gazetteer, count: int, seed: int, real_frames: list[str] = (),
+              nearby: float = 0.0) -> list[Article]:
     """`count` headlines, each naming one place at its coordinates: 25% a capital, 30% a
     city whose name several places share (the usual reading bare or with its region, the
     others always with theirs), 20% the usual reading of a name whose annotated reading
     lies elsewhere (Paris, France: the corpora annotate Paris, Texas), 15% any city (more
     often a populous one), 10% a country;
-    half in TEMPLATES, half in `real_frames` (see `frames`) where there are any. The same
-    seed gives the same headlines."""
+    half in TEMPLATES, half in `real_frames` (see `frames`) where there are any. A `nearby`
+    share also names one or two other cities 20-250 km away (NEARBY), and half of those
+    that name a contested place bare are about its annotated reading instead ("Paris"
+    with towns of Lamar County is Paris, Texas): the single name is not the whole answer.
+    The same seed gives the same headlines."""
     if count <= 0:
         return []
     rng = np.random.default_rng(seed)
@@ -94,9 +106,11 @@ def headlines(gazetteer: Gazetteer, count: int, seed: int, real_frames: list[str
     weights /= weights.sum()
     nations = sorted((p for places in gazetteer.places.values() for p in places if p.kind == "country"),
                      key=lambda p: p.name)
+    points = np.array([[p.lat, p.lon] for p in flat])
     articles = []
     for _ in range(count):
         draw = rng.random()
+        accompanied = nearby > 0 and rng.random() < nearby  # without them, the headlines of before
         if draw < 0.1:
             place = nations[rng.integers(len(nations))]
             where = place.name
@@ -117,5 +131,16 @@ def headlines(gazetteer: Gazetteer, count: int, seed: int, real_frames: list[str
                 where = f"{name}, {country or region or ''}".rstrip(", ")
         pool = real_frames if len(real_frames) and rng.random() < 0.5 else TEMPLATES
         text = pool[rng.integers(len(pool))].format(where)
-        articles.append(Article(text[0].upper() + text[1:], place.lat, place.lon, corpus=CORPUS))
+        lat, lon = place.lat, place.lon
+        if accompanied:
+            if place in contested and where == name and rng.random() < 0.5:
+                seen = next(p for p in gazetteer.places[tuple(tokenize(place.name))] if p.kind == "seen")
+                lat, lon = seen.lat, seen.lon
+            away = distance_km(points, np.array([[lat, lon]]))
+            around = np.flatnonzero((away >= NEARBY_KM[0]) & (away <= NEARBY_KM[1]))
+            around = [i for i in around if flat[i].name != place.name]
+            for i in rng.choice(around, size=min(len(around), int(rng.integers(1, 3))), replace=False):
+                # accent-free: the tokenizer splits "Ózd", and the gazetteer has no "zd"
+                text += ". " + NEARBY[rng.integers(len(NEARBY))].format(plain(flat[i].name))
+        articles.append(Article(text[0].upper() + text[1:], lat, lon, corpus=CORPUS))
     return articles
