@@ -76,6 +76,28 @@ def pets_slice(folder: Path, per_class: int) -> Path:
     return folder
 
 
+def class_slice(source: Path, target: Path, per_class: int, skip: int = 0) -> Path:
+    """Class folders with `per_class` symlinked images of each class of `source` (after
+    the first `skip`)."""
+    for name in sorted(os.listdir(source)):
+        os.makedirs(target / name)
+        for file in sorted(os.listdir(source / name))[skip:skip + per_class]:
+            os.symlink(source / name / file, target / name / file)
+    return target
+
+
+def interrupt_at(epoch: int):
+    """A Keras callback that stops a training as Ctrl-C would, as `epoch` begins."""
+    from dlkit.core.runtime import keras
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_begin(self, begun, logs=None):
+            if begun == epoch:
+                raise KeyboardInterrupt
+
+    return Interrupt()
+
+
 def tiny_stylizer(path: Path) -> str:
     """A fast stylizer trained in seconds (two steps at 64 px): dlkit ships none."""
     from dlkit.tasks import stylize

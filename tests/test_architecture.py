@@ -73,6 +73,36 @@ def test_shared_code_imports_no_task_and_no_task_imports_another():
     assert _violations() == []
 
 
+def _circles() -> list[str]:
+    """Import circles among dlkit's modules (imports inside functions count: a circle
+    works only as long as every import on it stays lazy)."""
+    modules = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+    edges = {}
+    for module, path in modules.items():
+        # "from dlkit.x import name" names a module, or a name in module dlkit.x
+        edges[module] = {t if t in modules else t.rsplit(".", 1)[0] for t in _imports(path)} & set(modules)
+        edges[module] -= {module, "dlkit"}
+    found, state = [], {}
+
+    def visit(module, trail):
+        state[module] = "open"
+        for target in sorted(edges[module]):
+            if state.get(target) == "open":
+                found.append(" -> ".join(trail[trail.index(target):] + [target]))
+            elif target not in state:
+                visit(target, trail + [target])
+        state[module] = "done"
+
+    for module in sorted(modules):
+        if module not in state:
+            visit(module, [module])
+    return found
+
+
+def test_no_module_imports_itself_through_others():
+    assert _circles() == []
+
+
 def test_the_import_check_sees_a_violation(tmp_path, monkeypatch):
     """The check itself works: a shared module importing a task is reported."""
     fake = tmp_path / "dlkit"

@@ -6,18 +6,11 @@ import os
 
 import numpy as np
 import pytest
+
+from conftest import class_slice, interrupt_at
 from PIL import Image
 
 NOISE = "0.5"
-
-
-def _slice(source, target, per_class, skip=0):
-    """Class folders with `per_class` symlinked images of each class of `source`."""
-    for name in sorted(os.listdir(source)):
-        os.makedirs(target / name)
-        for file in sorted(os.listdir(source / name))[skip:skip + per_class]:
-            os.symlink(source / name / file, target / name / file)
-    return target
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +26,8 @@ def digits(tmp_path_factory):
     result = CliRunner().invoke(cli, ["import-mnist", str(need(DATA / "mnist")), str(base / "all"), "--json"])
     assert result.exit_code == 0, result.output
     small = base / "small"
-    _slice(base / "all" / "train", small / "train", 60)
-    _slice(base / "all" / "test", small / "test", 20)
+    class_slice(base / "all" / "train", small / "train", 60)
+    class_slice(base / "all" / "test", small / "test", 20)
     return small
 
 
@@ -127,20 +120,14 @@ def test_bottleneck_codes_train_an_svm_far_above_chance(dae, digits, cli_run, tm
 
 
 def test_resumed_run_continues_from_its_checkpoint(digits, cli_run, tmp_path):
-    from dlkit.core.runtime import keras
     from dlkit.core.training import TrainConfig
     from dlkit.tasks.autoencoder import Config, train
 
-    class Interrupt(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            if epoch == 2:
-                raise KeyboardInterrupt
-
-    data = _slice(digits / "train", tmp_path / "train", 10)
+    data = class_slice(digits / "train", tmp_path / "train", 10)
     model = tmp_path / "ae.keras"
     with pytest.raises(KeyboardInterrupt):
         train(str(data), str(model), Config(epochs=4, hidden=32), TrainConfig(seed=1, patience=None),
-              callbacks=[Interrupt()])
+              callbacks=[interrupt_at(2)])
     assert not model.exists() and (tmp_path / "ae.keras.ckpt").exists()
 
     result, records, stderr = cli_run(["train-autoencoder", data, "--epochs", "4", "--hidden", "32",

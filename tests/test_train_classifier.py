@@ -6,6 +6,8 @@ import os
 
 import numpy as np
 import pytest
+
+from conftest import class_slice, interrupt_at
 from PIL import Image
 
 
@@ -26,15 +28,6 @@ def digits(tmp_path_factory):
     return out
 
 
-def _slice(source, target, per_class, skip=0):
-    """Class folders with `per_class` symlinked images of each class of `source`."""
-    for name in sorted(os.listdir(source)):
-        os.makedirs(target / name)
-        for file in sorted(os.listdir(source / name))[skip:skip + per_class]:
-            os.symlink(source / name / file, target / name / file)
-    return target
-
-
 def test_import_mnist_writes_class_folders(digits):
     counts = {d: len(os.listdir(digits / "train" / d)) for d in sorted(os.listdir(digits / "train"))}
     assert list(counts) == [str(d) for d in range(10)] and sum(counts.values()) == 8000
@@ -45,8 +38,8 @@ def test_import_mnist_writes_class_folders(digits):
 
 def test_transfer_learning_beats_chance_and_classifies(cli_run, data, tmp_path):
     cats_dogs = data / "cats_and_dogs"
-    train = _slice(cats_dogs / "train", tmp_path / "train", 40)
-    val = _slice(cats_dogs / "validation", tmp_path / "val", 20)
+    train = class_slice(cats_dogs / "train", tmp_path / "train", 40)
+    val = class_slice(cats_dogs / "validation", tmp_path / "val", 20)
     model = tmp_path / "pets.keras"
     result, records, stderr = cli_run([
         "train-classifier", train, "--val-dir", val, "-o", model, "--epochs", "3", "--fine-tune-epochs", "1",
@@ -94,8 +87,8 @@ def test_a_frozen_backbone_head_trains_on_cached_features_from_a_linear_probe(cl
             self.shapes.append(tuple(self.model.input_shape))
 
     cats_dogs = data / "cats_and_dogs"
-    photos = _slice(cats_dogs / "train", tmp_path / "train", 10)
-    val = _slice(cats_dogs / "validation", tmp_path / "val", 10)
+    photos = class_slice(cats_dogs / "train", tmp_path / "train", 10)
+    val = class_slice(cats_dogs / "validation", tmp_path / "val", 10)
     model = tmp_path / "few.keras"
     run = train(str(photos), str(model), TrainClassifierConfig(val_dir=str(val), epochs=1),
                 TrainConfig(seed=1), callbacks=[Inputs()])
@@ -122,8 +115,8 @@ def test_few_photos_all_train_and_cross_validation_picks_the_head(cli_run, data,
     class to validate on and 8 to learn from. Every photo trains instead, and the head is
     the linear probe whose C 5-fold cross-validation over them chose (issue 20)."""
     cats_dogs = data / "cats_and_dogs"
-    photos = _slice(cats_dogs / "train", tmp_path / "train", 10)
-    val = _slice(cats_dogs / "validation", tmp_path / "val", 10)
+    photos = class_slice(cats_dogs / "train", tmp_path / "train", 10)
+    val = class_slice(cats_dogs / "validation", tmp_path / "val", 10)
     model = tmp_path / "few.keras"
     result, records, stderr = cli_run(["train-classifier", photos, "-o", model, "--epochs", "3", "--seed", "1",
                                        "--json"])
@@ -137,14 +130,14 @@ def test_few_photos_all_train_and_cross_validation_picks_the_head(cli_run, data,
     assert result.exit_code == 0 and records[-1]["accuracy"] >= 0.85  # 20 unseen photos; chance is 0.5
 
     # one photo in a class: nothing to cross-validate, the default C, still a model
-    one = _slice(cats_dogs / "train", tmp_path / "one", 1)
+    one = class_slice(cats_dogs / "train", tmp_path / "one", 1)
     result, records, stderr = cli_run(["train-classifier", one, "-o", tmp_path / "one.keras", "--json"])
     assert result.exit_code == 0, stderr
     assert records[-1]["probe_chosen_by"].startswith("default") and records[-1]["probe_score"] is None
 
 
 def test_lenet5_learns_mnist_and_classifies_digits(cli_run, digits, tmp_path):
-    train = _slice(digits / "train", tmp_path / "train", 150)
+    train = class_slice(digits / "train", tmp_path / "train", 150)
     model = tmp_path / "lenet.keras"
     result, records, stderr = cli_run([
         "train-classifier", train, "--val-dir", digits / "test", "--arch", "lenet5", "--no-augment",
@@ -170,8 +163,8 @@ def test_a_split_layout_trains_on_train_and_validates_on_the_held_out_split(cli_
     """import-mnist writes digits/{train,test}/0..9; train-classifier digits/ used to train
     a 2-class "train vs test" model. Now it trains on train/ and validates on test/."""
     layout = tmp_path / "digits"
-    _slice(digits / "train", layout / "train", 30)
-    _slice(digits / "test", layout / "test", 10)
+    class_slice(digits / "train", layout / "train", 30)
+    class_slice(digits / "test", layout / "test", 10)
     model = tmp_path / "lenet.keras"
     result, records, stderr = cli_run(["train-classifier", layout, "--arch", "lenet5", "--no-augment",
                                        "--epochs", "2", "-o", model, "--seed", "1", "--json"])
@@ -182,7 +175,7 @@ def test_a_split_layout_trains_on_train_and_validates_on_the_held_out_split(cli_
     assert summary["train_images"] == 300 and summary["val_images"] == 100
 
     # validation/ is preferred to test/, which stays untouched
-    _slice(digits / "test", layout / "validation", 10, skip=10)
+    class_slice(digits / "test", layout / "validation", 10, skip=10)
     result, records, stderr = cli_run(["train-classifier", layout, "--arch", "lenet5", "--no-augment",
                                        "--epochs", "1", "-o", tmp_path / "v.keras", "--json"])
     assert result.exit_code == 0 and f"validating on {layout / 'validation'}" in stderr
@@ -197,20 +190,14 @@ def test_a_split_layout_trains_on_train_and_validates_on_the_held_out_split(cli_
 
 
 def test_resumed_run_continues_from_its_checkpoint(cli_run, digits, tmp_path):
-    from dlkit.core.runtime import keras
     from dlkit.core.training import TrainConfig
     from dlkit.tasks.classifier import TrainClassifierConfig, train
 
-    class Interrupt(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            if epoch == 2:
-                raise KeyboardInterrupt
-
-    data = _slice(digits / "train", tmp_path / "train", 30)
+    data = class_slice(digits / "train", tmp_path / "train", 30)
     model = tmp_path / "lenet.keras"
     config = TrainClassifierConfig(arch="lenet5", augment=False, epochs=4, val_split=0.2)
     with pytest.raises(KeyboardInterrupt):
-        train(str(data), str(model), config, TrainConfig(seed=1, patience=None), callbacks=[Interrupt()])
+        train(str(data), str(model), config, TrainConfig(seed=1, patience=None), callbacks=[interrupt_at(2)])
     with open(tmp_path / "lenet.keras.ckpt" / "history.json") as f:
         before = json.load(f)["history"]
     assert len(before["loss"]) == 2 and not model.exists()
@@ -243,7 +230,7 @@ def test_resume_during_fine_tuning_keeps_the_trained_head(digits, tmp_path):
             if self.phase == 2 and epoch == 1:
                 raise KeyboardInterrupt
 
-    data = _slice(digits / "train", tmp_path / "train", 10)
+    data = class_slice(digits / "train", tmp_path / "train", 10)
     model = str(tmp_path / "tiny.keras")
     # Random weights at 32 px: exercises the backbone code path cheaply.
     config = TrainClassifierConfig(arch="mobilenet_v2", image_size=32, weights=None, epochs=2,
@@ -276,7 +263,7 @@ def test_classic_architectures_train_on_mnist(digits, tmp_path):
     from dlkit.core.runtime import keras
     from dlkit.tasks.classifier import TrainClassifierConfig, train
 
-    data = _slice(digits / "train", tmp_path / "train", 50)
+    data = class_slice(digits / "train", tmp_path / "train", 50)
     for arch, depth in [("alexnet", None), ("vgg", 13), ("resnet", 18)]:
         config = TrainClassifierConfig(arch=arch, depth=depth, width=0.25, epochs=3, batch_size=16, augment=False,
                                        dropout=0.1, l2=1e-4, image_size=28)
@@ -316,7 +303,7 @@ def test_caffe_preprocessing_matches_keras(tmp_path):
 
 
 def test_bad_datasets_give_clear_messages(cli_run, digits, tmp_path):
-    data = _slice(digits / "train", tmp_path / "data", 12)
+    data = class_slice(digits / "train", tmp_path / "data", 12)
     corrupt = data / "3" / "broken.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
     args = ["train-classifier", data, "--arch", "lenet5", "--no-augment", "--epochs", "1", "-o",

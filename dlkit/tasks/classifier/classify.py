@@ -19,6 +19,7 @@ from dlkit.core.errors import DlkitError
 from dlkit.core.inputs import Item, as_items
 from dlkit.core.runtime import keras
 from dlkit.tasks.classifier.config import ClassifyConfig
+from dlkit.tasks.classifier.layers import LabelHead
 from dlkit.vision import backbones, saliency
 from dlkit.vision.images import ImagePredictor, try_load_image
 
@@ -45,6 +46,39 @@ class Classifier(ImagePredictor):
             top = [{"label": self._shown[j], "score": round(float(row[j]), 6)} for j in best]
             results.append({"label": top[0]["label"], "score": top[0]["score"], "top": top})
         return results
+
+
+def heads_of(model: "keras.Model") -> list[LabelHead]:
+    """The LabelHead layers of a model trained with labels (multitask.train), in output
+    order ([] for any other model)."""
+    return [layer for layer in model.layers if isinstance(layer, LabelHead)]
+
+
+class HeadsClassifier(ImagePredictor):
+    """Image paths in; per head, its label and score (single-label) or its labels and
+    their scores (multi-label: those at or above their thresholds)."""
+
+    def __init__(self, model: "keras.Model", source: str, batch_size: int = 32):
+        super().__init__(model, _square_input_size(model, source), None, batch_size)
+        self.source = source
+        self.heads = heads_of(model)
+
+    def predict_images(self, images: np.ndarray) -> list[dict]:
+        outputs = {name: np.asarray(value) for name, value in self._run(images).items()}
+        records = []
+        for i in range(len(images)):
+            record = {}
+            for head in self.heads:
+                row = outputs[head.name][i]
+                if head.multi:
+                    on = [j for j in np.argsort(-row) if row[j] >= head.thresholds[j]]
+                    record[head.name] = [head.names[j] for j in on]
+                    record[f"{head.name}_scores"] = {head.names[j]: round(float(row[j]), 6) for j in np.argsort(-row)}
+                else:
+                    best = int(np.argmax(row))
+                    record[head.name], record[f"{head.name}_score"] = head.names[best], round(float(row[best]), 6)
+            records.append(record)
+        return records
 
 
 def with_saliency(classifier: Classifier, items: Iterable, folder: str) -> Iterator[dict]:
@@ -109,9 +143,7 @@ def load(path: str | None = None, config: ClassifyConfig | None = None) -> Class
     if path is not None:
         model = modelio.load_model(path)
         if isinstance(model.output, dict):  # one head per label column (train-classifier --labels)
-            from dlkit.tasks.classifier.multitask import HeadsClassifier
-
-            return HeadsClassifier(model, path, config.top_k, config.batch_size)
+            return HeadsClassifier(model, path, config.batch_size)
         return Classifier(model, layers.class_names(model), path, config.top_k, config.batch_size)
     backbone = backbones.get(config.backbone)
     model = backbones.build(backbone.name, weights=config.weights or "imagenet")

@@ -20,22 +20,21 @@ layer.
 
 import csv
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from dlkit.core import files, training
-from dlkit.core.errors import DlkitError, ItemError
-from dlkit.core.events import SILENT, Events, warn_all
+from dlkit.core.errors import DlkitError
+from dlkit.core.events import SILENT, Events
 from dlkit.core.runtime import keras, tf
 from dlkit.core.task import Run
 from dlkit.core.training import ProgressBar, TrainConfig, Trainer
+from dlkit.tasks.classifier.classify import HeadsClassifier
 from dlkit.tasks.classifier.config import CLASSIC, TrainClassifierConfig, check
 from dlkit.tasks.classifier.layers import LabelHead
 from dlkit.tasks.classifier.networks import build_model, default_image_size
-from dlkit.tasks.classifier.training import ImageSet, default_lr, default_views
-from dlkit.vision.images import ImagePredictor, try_load_image
+from dlkit.tasks.classifier.training import ImageSet, decode_all, default_lr, view_count, view_features
 
 # Separates the labels of one image in a multi-label cell: commas are CSV's own.
 SEPARATOR = ";"
@@ -121,7 +120,9 @@ def train(image_dir: str, labels: str, output: str, config: TrainClassifierConfi
     paths, columns = read_labels(labels, image_dir)
     loss_weights = weights if isinstance(weights, dict) else parse_weights(weights, columns)
     size = config.image_size or default_image_size(config.arch)
-    images, kept = _load(paths, size, events)
+    images, kept = decode_all(paths, size, events)
+    if not len(kept):
+        raise DlkitError(f"{labels}: none of its images could be read")
     columns = [c.take(kept) for c in columns]
     rng = np.random.default_rng(0 if train_config.seed is None else train_config.seed)
     order = rng.permutation(len(kept))
@@ -138,9 +139,10 @@ def train(image_dir: str, labels: str, output: str, config: TrainClassifierConfi
         # The single-task network gives the backbone and pooling; its head is replaced.
         base = build_model(config, ["a", "b"], size, grey=False)
         extractor = keras.Model(base.input, base.get_layer("logits").input, name="frozen_features")
-    views = (config.views if config.views is not None else default_views(len(train_rows))) if config.augment else 0
-    x, val_x, feature_seconds = _features(extractor, images, train_rows, val_rows, views, config,
-                                          train_config.seed, events)
+    views = view_count(config, len(train_rows))
+    as_set = lambda rows: ImageSet(images[rows], np.zeros(len(rows), np.int32), [])  # noqa: E731 (labels unused)
+    x, val_x, feature_seconds = view_features(extractor, as_set(train_rows), as_set(val_rows), views,
+                                              config.batch_size, train_config.seed, events)
     repeat = 1 + views
     targets = {c.name: np.concatenate([c.targets[train_rows]] * repeat) for c in columns}
     val_targets = {c.name: c.targets[val_rows] for c in columns}
@@ -184,39 +186,6 @@ def train(image_dir: str, labels: str, output: str, config: TrainClassifierConfi
         heads={c.name: {"kind": "multi-label" if c.multi else "single-label", "labels": c.labels, **scores[c.name]}
                for c in columns})}
     return Run(output, history, summary)
-
-
-def _load(paths: list[str], size: int, events: Events) -> tuple[np.ndarray, np.ndarray]:
-    """The decoded images and the indices of the rows that could be read (the others are
-    skipped with a warning each)."""
-    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:  # Pillow decodes without the GIL
-        arrays = list(pool.map(lambda p: try_load_image(p, size), paths))
-    warn_all(events, [f"{p}: {a}; skipped" for p, a in zip(paths, arrays) if isinstance(a, ItemError)])
-    kept = np.array([i for i, a in enumerate(arrays) if not isinstance(a, ItemError)], np.int64)
-    if not len(kept):
-        raise DlkitError("none of the images in the labels CSV could be read")
-    return np.stack([arrays[i] for i in kept]), kept
-
-
-def _features(extractor, images: np.ndarray, train_rows, val_rows, views: int, config: TrainClassifierConfig,
-              seed: int | None, events: Events) -> tuple[np.ndarray, np.ndarray, float]:
-    """Backbone features of the training images (each, then `views` augmented copies in
-    the same order) and of the validation images; and the seconds they took."""
-    import time
-
-    from dlkit.tasks.classifier.training import _features as features_of
-
-    start = time.perf_counter()
-    as_set = lambda rows: ImageSet(images[rows], np.zeros(len(rows), np.int32), [])  # noqa: E731 (labels unused)
-    with events.progress(len(train_rows) * (1 + views) + len(val_rows), "backbone features") as advance:
-        parts = []
-        for view in range(1 + views):
-            parts.append(features_of(extractor, as_set(train_rows), config.batch_size, augment=view > 0,
-                                     seed=None if seed is None else seed + view))
-            advance(len(train_rows))
-        val_x = features_of(extractor, as_set(val_rows), config.batch_size, False, None)
-        advance(len(val_rows))
-    return np.concatenate(parts), val_x, time.perf_counter() - start
 
 
 def _head(column: Column, config: TrainClassifierConfig) -> "keras.layers.Layer":
@@ -273,40 +242,6 @@ def _assemble(extractor, heads_model, columns: list[Column], thresholds: dict) -
 
 
 # ---- Predicting and evaluating ---------------------------------------------------------
-
-def heads_of(model: "keras.Model") -> list[LabelHead]:
-    """The LabelHead layers of a model trained by train(), in output order ([] for any
-    other model)."""
-    return [layer for layer in model.layers if isinstance(layer, LabelHead)]
-
-
-class HeadsClassifier(ImagePredictor):
-    """Image paths in; per head, its label and score (single-label) or its labels and
-    their scores (multi-label: those at or above their thresholds)."""
-
-    def __init__(self, model: "keras.Model", source: str, top_k: int = 5, batch_size: int = 32):
-        shape = model.input_shape
-        super().__init__(model, int(shape[1] or 224), None, batch_size)
-        self.source, self.top_k = source, top_k
-        self.heads = heads_of(model)
-
-    def predict_images(self, images: np.ndarray) -> list[dict]:
-        outputs = {name: np.asarray(value) for name, value in self._run(images).items()}
-        records = []
-        for i in range(len(images)):
-            record = {}
-            for head in self.heads:
-                row = outputs[head.name][i]
-                if head.multi:
-                    on = [j for j in np.argsort(-row) if row[j] >= head.thresholds[j]]
-                    record[head.name] = [head.names[j] for j in on]
-                    record[f"{head.name}_scores"] = {head.names[j]: round(float(row[j]), 6) for j in np.argsort(-row)}
-                else:
-                    best = int(np.argmax(row))
-                    record[head.name], record[f"{head.name}_score"] = head.names[best], round(float(row[best]), 6)
-            records.append(record)
-        return records
-
 
 def evaluate(image_dir: str, labels: str, model: "str | HeadsClassifier", events: Events = SILENT) -> dict:
     """Each head's scores on the images of a labels CSV (columns named like the heads):

@@ -64,18 +64,25 @@ def load_folder(data_dir: str, size: int, class_names: list[str] | None = None,
         raise DlkitError(f"{data_dir}: class folder(s) {', '.join(unknown)} unknown to the model "
                          f"(it knows {', '.join(names)})")
     items = [(path, names.index(name)) for name, paths in classes.items() for path in paths]
-    # Pillow releases the GIL while decoding, so threads use every core.
-    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-        arrays = list(pool.map(lambda item: try_load_image(item[0], size), items))
-    warn_all(events, [f"{path}: {array}; skipped" for (path, _), array in zip(items, arrays)
-                      if isinstance(array, ItemError)])
-    kept = [i for i, a in enumerate(arrays) if not isinstance(a, ItemError)]
+    images, kept = decode_all([path for path, _ in items], size, events)
     for name in classes:
         if not any(items[i][1] == names.index(name) for i in kept):
             raise DlkitError(f"{os.path.join(data_dir, name)}: no usable image in this class folder")
-    images = np.stack([arrays[i] for i in kept]) if kept else np.zeros((0, size, size, 3), np.uint8)
     labels = np.array([items[i][1] for i in kept], dtype=np.int32)
     return ImageSet(images, labels, names)
+
+
+def decode_all(paths: list[str], size: int, events: Events = SILENT) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 images [N, size, size, 3], the indices of `paths` they come from): every
+    image decoded once, into memory; unusable files are skipped with a warning each."""
+    # Pillow releases the GIL while decoding, so threads use every core.
+    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        arrays = list(pool.map(lambda path: try_load_image(path, size), paths))
+    warn_all(events, [f"{path}: {array}; skipped" for path, array in zip(paths, arrays)
+                      if isinstance(array, ItemError)])
+    kept = np.array([i for i, a in enumerate(arrays) if not isinstance(a, ItemError)], np.int64)
+    images = np.stack([arrays[i] for i in kept]) if len(kept) else np.zeros((0, size, size, 3), np.uint8)
+    return images, kept
 
 
 def split(data: ImageSet, val_fraction: float, seed: int | None) -> tuple[ImageSet, ImageSet]:
@@ -263,9 +270,38 @@ def default_views(images: int) -> int:
     return max(1, min(4, 1000 // max(1, images)))
 
 
+def view_count(config: TrainClassifierConfig, images: int) -> int:
+    """Augmented views per training image: --views, or default_views; none without
+    augmentation."""
+    if not config.augment:
+        return 0
+    return config.views if config.views is not None else default_views(images)
+
+
 def _features(extractor, data: ImageSet, batch_size: int, augment: bool, seed: int | None) -> np.ndarray:
+    if not len(data):
+        return np.zeros((0, extractor.output.shape[-1]), np.float32)
     ds = dataset(data, batch_size, augment=augment, seed=seed)
     return np.concatenate([extractor.predict_on_batch(x) for x, _ in ds]).astype(np.float32)
+
+
+def view_features(extractor, train_set: ImageSet, val_set: ImageSet, views: int, batch_size: int,
+                  seed: int | None, events: Events) -> tuple[np.ndarray, np.ndarray, float]:
+    """The frozen backbone's features of every training image, then of `views` augmented
+    copies of each (in the same order, so row i's image is row i % len(train_set)), and
+    of the validation images; and the seconds they took."""
+    import time
+
+    start = time.perf_counter()
+    with events.progress(len(train_set) * (1 + views) + len(val_set), "backbone features") as advance:
+        parts = []
+        for view in range(1 + views):
+            parts.append(_features(extractor, train_set, batch_size, augment=view > 0,
+                                   seed=None if seed is None else seed + view))
+            advance(len(train_set))
+        val_x = _features(extractor, val_set, batch_size, False, None)
+        advance(len(val_set))
+    return np.concatenate(parts), val_x, time.perf_counter() - start
 
 
 def _probe_fit(C: float, x: np.ndarray, y: np.ndarray):
@@ -371,20 +407,11 @@ def _train_head(model, trainer: Trainer, config: TrainClassifierConfig, train_se
     logits = model.get_layer("logits")
     pixels = model.input
     extractor = keras.Model(pixels, logits.input, name="frozen_features")  # preprocessing, backbone, pooling
-    views = config.views if config.views is not None else default_views(len(train_set))
-    views = views if config.augment else 0
+    views = view_count(config, len(train_set))
     start = time.perf_counter()
-    with events.progress(len(train_set) * (1 + views) + len(val_set), "backbone features") as advance:
-        parts = []
-        for view in range(1 + views):
-            parts.append(_features(extractor, train_set, config.batch_size, augment=view > 0,
-                                   seed=None if trainer.config.seed is None else trainer.config.seed + view))
-            advance(len(train_set))
-        val_x = (_features(extractor, val_set, config.batch_size, False, None) if len(val_set)
-                 else np.zeros((0, logits.input.shape[-1]), np.float32))
-        advance(len(val_set))
-    feature_seconds = time.perf_counter() - start
-    x, y = np.concatenate(parts), np.tile(train_set.labels, 1 + views)
+    x, val_x, feature_seconds = view_features(extractor, train_set, val_set, views, config.batch_size,
+                                              trainer.config.seed, events)
+    y = np.tile(train_set.labels, 1 + views)
 
     kernel, bias, probe = _linear_probe(x, y, len(train_set), val_x, val_set.labels)
     score = "" if probe["probe_score"] is None else f": accuracy {probe['probe_score']:.4f}"
