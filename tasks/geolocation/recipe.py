@@ -1,7 +1,7 @@
 """Geolocation of news: the trained model against constant and gazetteer baselines, on
 held-out articles and on hand-written world headlines.
 
-    flock /tmp/dlkit-train.lock python tasks/geolocation/recipe.py [--dev] [--ship] [--models world,today]
+    flock /tmp/dlkit-train.lock python tasks/geolocation/recipe.py [--cv] [--ship] [--models world,today]
 
 Splits ../shared/data/geo_news/articles.jsonl into train (80%) and held-out test (20%)
 with a fixed seed, trains geolocators with the dlkit CLI (world knowledge with balanced
@@ -12,10 +12,10 @@ the baselines, and writes results.json, map.png and the table for README.md. --s
 the `world` model of the first seed to pretrained/geolocator and records it in the
 manifest, if every seed's `world` model meets the targets (see `good`).
 
---dev is where settings are chosen: it splits the training articles again (88% to train,
-12% development, a fixed seed), trains there and evaluates on the development articles
-and dev_headlines.jsonl (hand-written, other places than headlines.jsonl), writing
-results-dev.json; the test files are not read.
+--cv is where settings are chosen: it splits the training articles into 5 folds (a fixed
+seed), trains each variant and seed on 4 of them and places the fifth's articles and
+dev_headlines.jsonl (hand-written, other places than headlines.jsonl), pooling the errors
+over all 812 training articles and writing results-cv.json; the test files are not read.
 """
 
 import argparse
@@ -36,15 +36,17 @@ ARTICLES = os.path.join(SHARED, "data", "geo_news", "articles.jsonl")
 HEADLINES = os.path.join(HERE, "headlines.jsonl")
 DEV_HEADLINES = os.path.join(HERE, "dev_headlines.jsonl")
 SEED = 0
-DEV_SEED, DEV_SHARE = 100, 0.12
+CV_SEED, CV_FOLDS = 7, 5
 
 # Today's model before world knowledge: 15 features, rows weighed alike, no generated
 # headlines, the whole table of annotated names.
 OFF = ["--no-world-knowledge", "--corpus-balance", "0", "--gazetteer-texts", "0", "--seen-folds", "1"]
 MODELS = {  # name: extra train-geolocator options (all: self-trained Word2Vec, tf-idf mean)
     "world": [],
+    "world-one-network": ["--ensemble", "1"],
     "today": OFF,
     "world-no-headlines": ["--gazetteer-texts", "0"],
+    "world-weight-0.1": ["--gazetteer-weight", "0.1"],
     "world-rows-alike": ["--corpus-balance", "0"],
 }
 SHIPPED = "world"
@@ -52,17 +54,63 @@ MEDIAN_KM = 40.0  # the held-out median error a shipped model may not exceed (is
 HEADLINES_ACC = 0.95  # the share of headlines it must place within 161 km
 
 
+def _rows(source: str) -> list[str]:
+    with open(source, encoding="utf-8") as f:
+        return [line for line in f if line.strip()]
+
+
+def _write(rows: list[str], held, paths: tuple[str, str]) -> tuple[str, str]:
+    """The rows whose `held` is false to paths[0], the others to paths[1]."""
+    with open(paths[0], "w", encoding="utf-8") as kept, open(paths[1], "w", encoding="utf-8") as out:
+        for row, is_held in zip(rows, held):
+            (out if is_held else kept).write(row)
+    return paths
+
+
 def split(source: str, work: str, names: tuple[str, str], share: float, seed: int) -> tuple[str, str]:
     """`source`'s rows in two files in `work`: the rest, and a `share` drawn with `seed`."""
-    with open(source, encoding="utf-8") as f:
-        lines = [line for line in f if line.strip()]
-    order = np.random.default_rng(seed).permutation(len(lines))
-    held = set(order[: round(share * len(lines))].tolist())
-    paths = os.path.join(work, names[0]), os.path.join(work, names[1])
-    with open(paths[0], "w", encoding="utf-8") as kept, open(paths[1], "w", encoding="utf-8") as out:
-        for i, line in enumerate(lines):
-            (out if i in held else kept).write(line)
-    return paths
+    rows = _rows(source)
+    order = np.random.default_rng(seed).permutation(len(rows))
+    held = set(order[: round(share * len(rows))].tolist())
+    return _write(rows, [i in held for i in range(len(rows))], (os.path.join(work, names[0]),
+                                                                 os.path.join(work, names[1])))
+
+
+def folds(source: str, work: str) -> list[tuple[str, str]]:
+    """`source`'s rows in CV_FOLDS (train, held-out) pairs of files in `work`."""
+    rows = _rows(source)
+    fold = np.random.default_rng(CV_SEED).permutation(len(rows)) % CV_FOLDS
+    return [_write(rows, fold == k, (os.path.join(work, f"fold{k}-train.jsonl"),
+                                     os.path.join(work, f"fold{k}-held.jsonl"))) for k in range(CV_FOLDS)]
+
+
+def cross_validate(train: str, work: str, names: list[str], seeds: list[str], reuse: bool) -> dict:
+    """{variant-sSEED: {"cv": metrics, "dev_headlines": metrics}}: each fold's model places
+    its held-out articles and the development headlines; errors pooled over the folds."""
+    from dlkit.tasks import geolocator
+    from dlkit.tasks.geolocator.data import read_articles
+    from dlkit.tasks.geolocator.geometry import metrics
+
+    pairs = folds(train, work)
+    headlines, _ = read_articles(DEV_HEADLINES)
+    results = {}
+    for name in names:
+        for seed in seeds:
+            placed = {"cv": ([], []), "dev_headlines": ([], [])}
+            seconds = 0.0
+            for k, (fit, held) in enumerate(pairs):
+                folder = os.path.join(work, f"{name}-s{seed}-f{k}")
+                if not (reuse and os.path.isdir(folder)):
+                    seconds += dlkit("train-geolocator", fit, "-o", folder, "--seed", seed, "--deterministic",
+                                     *MODELS[name])["seconds"]
+                model = geolocator.load(folder)
+                for test_name, rows in (("cv", read_articles(held)[0]), ("dev_headlines", headlines)):
+                    placed[test_name][0].append(model.points([a.text for a in rows]))
+                    placed[test_name][1].extend([a.lat, a.lon] for a in rows)
+            results[f"{name}-s{seed}"] = {**{test_name: metrics(np.concatenate(points), true)
+                                             for test_name, (points, true) in placed.items()},
+                                          "train_seconds": round(seconds, 1), "options": MODELS[name]}
+    return results
 
 
 def baselines(train: str, tests: dict[str, str]) -> dict:
@@ -115,8 +163,8 @@ def ship(model: str, metrics: dict) -> None:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", default="/tmp/dlkit-geolocation", help="Where splits and models go.")
-    parser.add_argument("--dev", action="store_true",
-                        help="Train on 88%% of the training split, evaluate on the rest and dev_headlines.jsonl.")
+    parser.add_argument("--cv", action="store_true",
+                        help="5-fold cross-validation on the training split, with dev_headlines.jsonl.")
     parser.add_argument("--ship", action="store_true",
                         help=f"Copy the {SHIPPED} model of the first seed to pretrained/ if every seed meets the "
                              f"targets.")
@@ -129,24 +177,29 @@ def main():
     names = [n for n in args.models.split(",") if n]
     seeds = [s for s in args.seeds.split(",") if s]
     unknown = [n for n in names if n not in MODELS]
-    if unknown or (args.ship and SHIPPED not in names) or (args.ship and args.dev):
-        parser.error(f"unknown models {unknown}" if unknown else "--ship needs the test split, not --dev"
-                     if args.dev else f"--ship needs {SHIPPED} in --models")
+    if unknown or (args.ship and SHIPPED not in names) or (args.ship and args.cv):
+        parser.error(f"unknown models {unknown}" if unknown else "--ship needs the test split, not --cv"
+                     if args.cv else f"--ship needs {SHIPPED} in --models")
     os.makedirs(args.work, exist_ok=True)
     train, test = split(ARTICLES, args.work, ("train.jsonl", "test.jsonl"), 0.2, SEED)
     tests = {"test": test, "headlines": HEADLINES}
-    work = args.work
-    if args.dev:
-        work = os.path.join(args.work, "dev")
-        os.makedirs(work, exist_ok=True)
-        train, dev = split(train, work, ("train.jsonl", "dev.jsonl"), DEV_SHARE, DEV_SEED)
-        tests = {"dev": dev, "dev_headlines": DEV_HEADLINES}
     results = {"date": time.strftime("%Y-%m-%d"), "split": {"seed": SEED, "test_share": 0.2},
                "models": {}}
-    if args.dev:
-        results["split"].update(dev_seed=DEV_SEED, dev_share=DEV_SHARE)
-    else:
-        results["shipped_before"] = evaluations(None, tests)
+    if args.cv:
+        work = os.path.join(args.work, "cv")
+        os.makedirs(work, exist_ok=True)
+        results["split"].update(cv_seed=CV_SEED, folds=CV_FOLDS)
+        results["models"] = cross_validate(train, work, names, seeds, args.reuse)
+        with open(os.path.join(HERE, "results-cv.json"), "w") as f:
+            json.dump(results, f, indent=2)
+            f.write("\n")
+        print("| variant | CV median km | mean km | acc@161km | dev headlines acc@161km |\n|---|---|---|---|---|")
+        for name, row in results["models"].items():
+            c, h = row["cv"], row["dev_headlines"]
+            print(f"| {name} | {c['median_km']} | {c['mean_km']} | {c['acc_at_161km']} | {h['acc_at_161km']} |")
+        return
+    work = args.work
+    results["shipped_before"] = evaluations(None, tests)
     for name in names:
         for seed in seeds:
             run = f"{name}-s{seed}"
@@ -158,18 +211,16 @@ def main():
                     json.dump(trained, f)
             with open(os.path.join(work, f"{run}.train.json")) as f:
                 trained = json.load(f)
-            map_path = os.path.join(HERE, "map.png") if name == SHIPPED and seed == seeds[0] and not args.dev \
-                else None
+            map_path = os.path.join(HERE, "map.png") if name == SHIPPED and seed == seeds[0] else None
             results["models"][run] = {**evaluations(folder, tests, map_path), "epochs": trained["epochs"],
                                       "train_seconds": trained["seconds"], "options": MODELS[name]}
     results["baselines"] = baselines(train, tests)
-    with open(os.path.join(HERE, "results-dev.json" if args.dev else "results.json"), "w") as f:
+    with open(os.path.join(HERE, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
         f.write("\n")
     print("| method | held-out median km | mean km | acc@161km | headlines acc@161km | median km |\n"
           "|---|---|---|---|---|---|")
-    rows = {**({"shipped before this run": results["shipped_before"]} if not args.dev else {}),
-            **results["models"], **results["baselines"]}
+    rows = {"shipped before this run": results["shipped_before"], **results["models"], **results["baselines"]}
     for name, row in rows.items():
         t, h = (row[test_name] for test_name in tests)
         print(f"| {name} | {t['median_km']} | {t['mean_km']} | {t['acc_at_161km']} | {h['acc_at_161km']} | "

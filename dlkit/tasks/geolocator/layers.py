@@ -39,6 +39,34 @@ def great_circle_loss(y_true, y_pred):
 
 
 @register
+def members_great_circle_loss(y_true, y_pred):
+    """The mean over an ensemble's members (y_pred: batch, members, 3) of each one's own
+    great-circle error: every member learns on its own, as if trained alone."""
+    y_true = tf.broadcast_to(tf.expand_dims(tf.cast(y_true, y_pred.dtype), 1), tf.shape(y_pred))  # cross needs equal shapes
+    return tf.reduce_mean(great_circle_km(y_true, y_pred), -1)
+
+
+@register
+class MixtureLogits(keras.layers.Layer):
+    """An ensemble's members as one distribution: from each member's candidate logits and
+    cell logits, the log of the members' mean probabilities, split back into candidate and
+    cell logits (so ExpectedPoint and the decoding read them as one model's)."""
+
+    def call(self, inputs):
+        candidates, mask, cells = inputs
+        mask = tf.cast(mask, tf.float32)
+        logits = tf.stack([tf.concat([tf.where(mask > 0, tf.cast(c, tf.float32), -1e9), tf.cast(g, tf.float32)], -1)
+                           for c, g in zip(candidates, cells)], 0)
+        mixed = tf.reduce_logsumexp(tf.nn.log_softmax(logits, -1), 0) - math.log(len(candidates))
+        size = tf.shape(mask)[-1]
+        return mixed[:, :size], mixed[:, size:]
+
+    def compute_output_shape(self, input_shape):
+        candidates, _, cells = input_shape
+        return candidates[0], cells[0]
+
+
+@register
 class ExpectedPoint(keras.layers.Layer):
     """Softmax over the candidate points (masked) and the fixed cells; returns the weighted
     mean point pushed onto the unit sphere."""

@@ -20,8 +20,10 @@ How it works (the choices are measured in tasks/geolocation/):
   geographic cells (k-means centres of the training locations, scored from the document
   vector alone, for texts without place names). The prediction is the softmax-weighted mean
   of those points projected on the unit sphere, so it never leaves the globe and longitude
-  wraps around by itself; it is trained to minimise the great-circle distance. At inference
-  a confident model reports its most probable point instead (see `confidence`).
+  wraps around by itself; it is trained to minimise the great-circle distance. An ensemble
+  of such MLPs (`ensemble`) trains side by side, each on its own error, and the saved model
+  averages their probabilities. At inference the most probable place is reported instead
+  of the mean: points within `cluster_km` of each other pool their probability.
 
 A geolocator is a folder: model.keras, vectors.bin (word2vec binary), idf.json,
 toponyms.json and config.json (the Config, as a flat object: the shipped folder's layout).
@@ -48,8 +50,8 @@ from dlkit.tasks.geolocator.config import Config
 from dlkit.tasks.geolocator.data import Article, corpus_weights, read_articles, report_skipped, seen_toponyms
 from dlkit.tasks.geolocator.features import Featurizer, inverse_document_frequency, n_features
 from dlkit.tasks.geolocator.gazetteer import Gazetteer, geonames, nearest_place
-from dlkit.tasks.geolocator.geometry import metrics, to_latlon, to_xyz
-from dlkit.tasks.geolocator.layers import ExpectedPoint, great_circle_loss
+from dlkit.tasks.geolocator.geometry import EARTH_RADIUS_KM, metrics, to_latlon, to_xyz
+from dlkit.tasks.geolocator.layers import ExpectedPoint, MixtureLogits, members_great_circle_loss
 from dlkit.text import word2vec
 from dlkit.text.tokens import tokenize
 from dlkit.text.vectors import load_embeddings, save_embeddings
@@ -60,38 +62,67 @@ FILES = ("model.keras", "vectors.bin", "idf.json", "toponyms.json")
 
 # ---- Model -----------------------------------------------------------------------------
 
-def decode(scores, cells, confidence: float) -> np.ndarray:
-    """(lat, lon) from ExpectedPoint's inputs: the most probable point where its probability
-    reaches `confidence`, else the weighted mean (what the model outputs)."""
+def decode(scores, cells, confidence: float, cluster_km: float = 0.0) -> np.ndarray:
+    """(lat, lon) from ExpectedPoint's inputs: the most probable place where it holds at
+    least `confidence` of the probability, else the weighted mean (what the model outputs).
+    A place is a point with the probability of every point within `cluster_km` of it (a
+    town, its county and the cell around it; an ensemble's members' readings of it), and
+    is reported as their probability-weighted mean; 0 km: single points."""
     candidate_logits, mask, points, cell_logits = (np.asarray(v, np.float64) for v in scores)
     logits = np.concatenate([np.where(mask > 0, candidate_logits, -1e9), cell_logits], -1)
     weights = np.exp(logits - logits.max(-1, keepdims=True))
     weights /= weights.sum(-1, keepdims=True)
     points = np.concatenate([points, np.broadcast_to(np.asarray(cells)[None], (len(points), len(cells), 3))], 1)
-    best = weights.argmax(-1)
-    mode = points[np.arange(len(points)), best]
-    mean = (weights[..., None] * points).sum(1)
-    return to_latlon(np.where((weights.max(-1) >= confidence)[:, None], mode, mean))
+    # unit length in float64, so that a point's cosine with itself is 1 to 1e-15 (float32
+    # points are only unit to 1e-7, which a 0 km radius would not forgive)
+    points = points / np.maximum(np.linalg.norm(points, axis=-1, keepdims=True), 1e-12)
+    threshold = np.cos(cluster_km / EARTH_RADIUS_KM) - 1e-12
+    decoded = []
+    for start in range(0, len(points), 1024):  # (texts, points, points) per chunk: bounded memory
+        w, p = weights[start:start + 1024], points[start:start + 1024]
+        rows = np.arange(len(p))
+        near = np.einsum("nid,njd->nij", p, p) >= threshold  # is point j within cluster_km of point i?
+        mass = (near * w[:, None, :]).sum(-1)
+        best = mass.argmax(-1)
+        place = ((w * near[rows, best])[..., None] * p).sum(1)
+        mean = (w[..., None] * p).sum(1)
+        decoded.append(np.where((mass[rows, best] >= confidence)[:, None], place, mean))
+    return to_latlon(np.concatenate(decoded)) if decoded else np.zeros((0, 2))
 
 
-def build_model(dim: int, cells: np.ndarray, config: Config) -> "keras.Model":
+def build_model(dim: int, cells: np.ndarray, config: Config) -> tuple["keras.Model", "keras.Model"]:
+    """(the model to train, the model to save): `config.ensemble` networks on the same
+    inputs; the one trained gives each member's point (each learns from its own error),
+    the one saved their mixture's (see MixtureLogits)."""
     layers = keras.layers
     size = config.max_candidates
     inputs = {"doc": keras.Input((dim,), name="doc"),
               "features": keras.Input((size, n_features(config)), name="features"),
               "points": keras.Input((size, 3), name="points"), "mask": keras.Input((size,), name="mask")}
-    h = layers.Dropout(config.dropout)(inputs["doc"])
-    h = layers.Dense(config.hidden, activation="relu")(h)
-    h = layers.Dropout(config.dropout)(h)
-    cell_logits = layers.Dense(len(cells), name="cell_logits")(h)
-    context = layers.RepeatVector(size)(layers.Dense(32, activation="relu")(h))
-    c = layers.Concatenate()([inputs["features"], inputs["points"], context])
-    c = layers.Dense(64, activation="relu")(c)
-    c = layers.Dense(32, activation="relu")(c)
-    candidate_logits = layers.Reshape((size,))(layers.Dense(1)(c))
+    candidates, cell_scores, points = [], [], []
+    for member in range(config.ensemble):
+        # The first member keeps the layer names of single-network folders.
+        name = (lambda n: n) if member == 0 else (lambda n, m=member: f"{n}_{m}")
+        h = layers.Dropout(config.dropout)(inputs["doc"])
+        h = layers.Dense(config.hidden, activation="relu")(h)
+        h = layers.Dropout(config.dropout)(h)
+        cell_logits = layers.Dense(len(cells), name=name("cell_logits"))(h)
+        context = layers.RepeatVector(size)(layers.Dense(32, activation="relu")(h))
+        c = layers.Concatenate()([inputs["features"], inputs["points"], context])
+        c = layers.Dense(64, activation="relu")(c)
+        c = layers.Dense(32, activation="relu")(c)
+        candidate_logits = layers.Reshape((size,))(layers.Dense(1)(c))
+        candidates.append(candidate_logits)
+        cell_scores.append(cell_logits)
+        points.append(ExpectedPoint(cells, name=name("member_location"), dtype="float32")(
+            [candidate_logits, inputs["mask"], inputs["points"], cell_logits]))
+    trained = keras.Model(inputs, layers.Reshape((config.ensemble, 3))(layers.Concatenate()(points)),
+                          name="geolocator_members")
+    candidate_logits, cell_logits = MixtureLogits(name="mixture", dtype="float32")(
+        [candidates, inputs["mask"], cell_scores])
     location = ExpectedPoint(cells, name="location", dtype="float32")(
         [candidate_logits, inputs["mask"], inputs["points"], cell_logits])
-    return keras.Model(inputs, location, name="geolocator")
+    return trained, keras.Model(inputs, location, name="geolocator")
 
 
 # ---- Training --------------------------------------------------------------------------
@@ -200,15 +231,15 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
 
     trainer = Trainer(train_config, output=output, events=events)
     with trainer.scope():
-        model = build_model(vectors.vector_size, _cells(y_train, config.cells, seed), config)
-        model.compile(keras.optimizers.Adam(config.learning_rate), loss=great_circle_loss,
-                      **trainer.compile_options())
+        members, model = build_model(vectors.vector_size, _cells(y_train, config.cells, seed), config)
+        members.compile(keras.optimizers.Adam(config.learning_rate), loss=members_great_circle_loss,
+                        **trainer.compile_options())
     train_data = (tf.data.Dataset.from_tensor_slices((x_train, y_train, weights))
                   .shuffle(len(fitted), seed=seed, reshuffle_each_iteration=True).batch(config.batch_size))
     val_weights = corpus_weights(checked, config.corpus_balance, fixed)
     val_data = tf.data.Dataset.from_tensor_slices((x_val, y_val, val_weights)).batch(256)
     bar = ProgressBar(config.epochs, steps_in(train_data), "geolocator", events)
-    history = trainer.fit(model, trainer.distribute(train_data), trainer.distribute(val_data), config.epochs,
+    history = trainer.fit(members, trainer.distribute(train_data), trainer.distribute(val_data), config.epochs,
                           callbacks=[bar])
     predicted = Geolocator(model, featurizer, config, output).points([a.text for a in val_set])
     held_out = metrics(predicted, [[a.lat, a.lon] for a in val_set])
@@ -234,8 +265,10 @@ def load(path: str | None = None, batch_size: int = 64) -> "Geolocator":
     its parts fit together: one line naming the file and field otherwise."""
     folder = path or modelio.pretrained_path("geolocate")
     _, saved = modelio.read_folder(folder, "geolocator", "train-geolocator", files=FILES)
-    # A folder from before world knowledge existed has no such key, and a model of 15 features.
-    config = load_config(Config, {"world_knowledge": False, **saved}, os.path.join(folder, "config.json"))
+    # A folder from before world knowledge existed has no such key, and a model of 15
+    # features; one from before place clusters decodes single points.
+    config = load_config(Config, {"world_knowledge": False, "cluster_km": 0.0, **saved},
+                         os.path.join(folder, "config.json"))
     idf = _table(os.path.join(folder, "idf.json"), "idf table", _number, "a number")
     seen = _table(os.path.join(folder, "toponyms.json"), "toponyms table",
                   lambda v: isinstance(v, list) and len(v) == 2 and all(map(_number, v)), "[lat, lon]")
@@ -285,7 +318,7 @@ class Geolocator(Predictor):
         if not texts:
             return np.zeros((0, 2))
         scores = self.scores.predict(self.featurizer.encode(texts), verbose=0, batch_size=256)
-        return decode(scores, self.cells, self.config.confidence)
+        return decode(scores, self.cells, self.config.confidence, self.config.cluster_km)
 
     def predict_batch(self, texts: list[str]) -> list[dict]:
         records = []

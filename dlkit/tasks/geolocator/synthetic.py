@@ -59,7 +59,9 @@ def _usual_first(places) -> list:
     """The readings of a name, the one a bare mention means first: the capital, unless it
     has under a tenth of the largest one's people (Plymouth is Montserrat's capital, and
     empty), else the most populous."""
-    places = sorted(places, key=lambda p: (-p.population, p.country, p.admin1))
+    # every field in the key: readings that tie on population and region would otherwise
+    # come in the set's order, which changes with Python's string hashing from run to run
+    places = sorted(places, key=lambda p: (-p.population, p.country, p.admin1, p.lat, p.lon, p.kind, p.capital))
     capital = next((p for p in places if p.capital and p.population >= 0.1 * places[0].population), None)
     return [capital, *(p for p in places if p != capital)] if capital else places
 
