@@ -101,12 +101,11 @@ def build_model(dim: int, cells: np.ndarray, config: Config) -> tuple["keras.Mod
               "points": keras.Input((size, 3), name="points"), "mask": keras.Input((size,), name="mask")}
     candidates, cell_scores, points = [], [], []
     for member in range(config.ensemble):
-        # The first member keeps the layer names of single-network folders.
-        name = (lambda n: n) if member == 0 else (lambda n, m=member: f"{n}_{m}")
+        suffix = f"_{member}" if member else ""  # the first keeps single-network folders' names
         h = layers.Dropout(config.dropout)(inputs["doc"])
         h = layers.Dense(config.hidden, activation="relu")(h)
         h = layers.Dropout(config.dropout)(h)
-        cell_logits = layers.Dense(len(cells), name=name("cell_logits"))(h)
+        cell_logits = layers.Dense(len(cells), name=f"cell_logits{suffix}")(h)
         context = layers.RepeatVector(size)(layers.Dense(32, activation="relu")(h))
         c = layers.Concatenate()([inputs["features"], inputs["points"], context])
         c = layers.Dense(64, activation="relu")(c)
@@ -114,7 +113,7 @@ def build_model(dim: int, cells: np.ndarray, config: Config) -> tuple["keras.Mod
         candidate_logits = layers.Reshape((size,))(layers.Dense(1)(c))
         candidates.append(candidate_logits)
         cell_scores.append(cell_logits)
-        points.append(ExpectedPoint(cells, name=name("member_location"), dtype="float32")(
+        points.append(ExpectedPoint(cells, name=f"member_location{suffix}", dtype="float32")(
             [candidate_logits, inputs["mask"], inputs["points"], cell_logits]))
     trained = keras.Model(inputs, layers.Reshape((config.ensemble, 3))(layers.Concatenate()(points)),
                           name="geolocator_members")
