@@ -46,6 +46,13 @@ def members_great_circle_loss(y_true, y_pred):
     return tf.reduce_mean(great_circle_km(y_true, y_pred), -1)
 
 
+def scores(candidate_logits, mask, cell_logits):
+    """One row of logits over a text's candidates (none where the mask is 0) and the cells:
+    what ExpectedPoint's softmax and an ensemble's mixture are taken over."""
+    candidate_logits, mask, cell_logits = (tf.cast(x, tf.float32) for x in (candidate_logits, mask, cell_logits))
+    return tf.concat([tf.where(mask > 0, candidate_logits, -1e9), cell_logits], -1)
+
+
 @register
 class MixtureLogits(keras.layers.Layer):
     """An ensemble's members as one distribution: from each member's candidate logits and
@@ -54,9 +61,7 @@ class MixtureLogits(keras.layers.Layer):
 
     def call(self, inputs):
         candidates, mask, cells = inputs
-        mask = tf.cast(mask, tf.float32)
-        logits = tf.stack([tf.concat([tf.where(mask > 0, tf.cast(c, tf.float32), -1e9), tf.cast(g, tf.float32)], -1)
-                           for c, g in zip(candidates, cells)], 0)
+        logits = tf.stack([scores(c, mask, g) for c, g in zip(candidates, cells)], 0)
         mixed = tf.reduce_logsumexp(tf.nn.log_softmax(logits, -1), 0) - math.log(len(candidates))
         size = tf.shape(mask)[-1]
         return mixed[:, :size], mixed[:, size:]
@@ -77,8 +82,7 @@ class ExpectedPoint(keras.layers.Layer):
 
     def call(self, inputs):
         candidate_logits, mask, points, cell_logits = (tf.cast(x, tf.float32) for x in inputs)
-        logits = tf.concat([tf.where(mask > 0, candidate_logits, -1e9), cell_logits], -1)
-        weights = tf.nn.softmax(logits, -1)
+        weights = tf.nn.softmax(scores(candidate_logits, mask, cell_logits), -1)
         cells = tf.broadcast_to(tf.constant(self.cells, tf.float32)[None], [tf.shape(points)[0], len(self.cells), 3])
         mean = tf.reduce_sum(weights[..., None] * tf.concat([points, cells], 1), 1)
         return mean / tf.sqrt(tf.reduce_sum(tf.square(mean), -1, keepdims=True) + 1e-12)
