@@ -368,6 +368,30 @@ def test_priors_and_context_in_the_candidates():
     assert len(_candidates(featurizer, "Edinburgh festival draws crowds in August")) == 1
 
 
+def test_countries_and_regions_sit_where_the_annotations_put_them():
+    from dlkit.tasks.geolocator import synthetic
+    from dlkit.tasks.geolocator.gazetteer import Gazetteer
+
+    def reading(gazetteer, name, kind):
+        return next((round(p.lat, 1), round(p.lon, 1)) for p in gazetteer.places[(name,)] if p.kind == kind)
+
+    # geonames' points for Russia and California; Jordan annotated as the town in Minnesota
+    seen = {"Russia": [60.0, 100.0], "California": [37.0, -120.0], "Jordan": [44.67, -93.63]}
+    moved, centres = Gazetteer(seen, world=True, annotated_areas=True), Gazetteer(seen, world=True)
+    assert reading(moved, "russia", "country") == (60.0, 100.0)
+    assert reading(centres, "russia", "country") == (56.9, 50.8)  # the population centre of its cities
+    assert reading(moved, "california", "state") == (37.0, -120.0)
+    # an annotation outside the country says nothing about where the country is
+    assert reading(moved, "jordan", "country") == reading(centres, "jordan", "country") == (32.0, 36.0)
+    # another table of annotated names starts again from the population centres
+    assert reading(moved.with_seen({}), "russia", "country") == (56.9, 50.8)
+    assert reading(moved.with_seen({"Russia": [61.0, 99.0]}), "russia", "country") == (61.0, 99.0)
+    # the generated headlines name a country at that point too
+    nations = {(a.lat, a.lon) for a in synthetic.headlines(moved, 1000, 4)
+               if "Russia" in a.text and ", Russia" not in a.text}
+    assert nations == {(60.0, 100.0)}
+
+
 def test_gazetteer_headlines_are_seeded_and_name_the_usual_reading():
     from dlkit.tasks.geolocator import synthetic
     from dlkit.tasks.geolocator.gazetteer import Gazetteer
@@ -450,7 +474,7 @@ def test_folders_from_before_world_knowledge_still_load(cli_run, articles, tmp_p
     # what a folder written before looks like: none of the new settings, 15 features
     config = json.loads((folder / "config.json").read_text())
     for key in ("world_knowledge", "corpus_field", "corpus_balance", "gazetteer_texts", "gazetteer_weight",
-                "ensemble", "cluster_km"):
+                "ensemble", "cluster_km", "annotated_areas"):
         config.pop(key)
     (folder / "config.json").write_text(json.dumps(config))
     result, records, _ = cli_run(["geolocate", "--model", folder, "Storms hit Baton Rouge, Louisiana"])
@@ -460,6 +484,7 @@ def test_folders_from_before_world_knowledge_still_load(cli_run, articles, tmp_p
     loaded = geolocator.load(str(folder))
     assert loaded.model.get_layer("features").output.shape[-1] == 15
     assert loaded.config.cluster_km == 0  # decoded as it was measured: single points
+    assert not loaded.config.annotated_areas  # and with countries where they were
 
 
 WORLD = [  # headline, country, (lat, lon) within 161 km

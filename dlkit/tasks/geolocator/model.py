@@ -206,7 +206,7 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
     vectors = vectors.vectors_for_all(words)
     idf = inverse_document_frequency(tokenized, words)
     seen = _seen(train_set, config)
-    gazetteer = Gazetteer(seen, world=config.world_knowledge)
+    gazetteer = Gazetteer(seen, world=config.world_knowledge, annotated_areas=config.annotated_areas)
     featurizer = Featurizer(vectors, idf, gazetteer, config)
     # The generated headlines go into the model's training and, a `validation` share of
     # them, into early stopping (weighted as in training, so that it stops when both kinds
@@ -265,8 +265,9 @@ def load(path: str | None = None, batch_size: int = 64) -> "Geolocator":
     folder = path or modelio.pretrained_path("geolocate")
     _, saved = modelio.read_folder(folder, "geolocator", "train-geolocator", files=FILES)
     # A folder from before world knowledge existed has no such key, and a model of 15
-    # features; one from before place clusters decodes single points.
-    config = load_config(Config, {"world_knowledge": False, "cluster_km": 0.0, **saved},
+    # features; one from before place clusters decodes single points; one from before
+    # annotated areas has countries at the population centre of their cities.
+    config = load_config(Config, {"world_knowledge": False, "cluster_km": 0.0, "annotated_areas": False, **saved},
                          os.path.join(folder, "config.json"))
     idf = _table(os.path.join(folder, "idf.json"), "idf table", _number, "a number")
     seen = _table(os.path.join(folder, "toponyms.json"), "toponyms table",
@@ -281,7 +282,7 @@ def load(path: str | None = None, batch_size: int = 64) -> "Geolocator":
         raise DlkitError(f"{os.path.join(folder, 'config.json')}: max_candidates is {config.max_candidates} and "
                          f"world_knowledge {str(config.world_knowledge).lower()}, but model.keras takes candidates "
                          f"of shape {shapes.get('features')}")
-    gazetteer = Gazetteer(seen, world=config.world_knowledge)
+    gazetteer = Gazetteer(seen, world=config.world_knowledge, annotated_areas=config.annotated_areas)
     return Geolocator(model, Featurizer(vectors, idf, gazetteer, config), config, folder, batch_size)
 
 
