@@ -40,7 +40,8 @@ CV_SEED, CV_FOLDS = 7, 5
 
 # Today's model before world knowledge: 15 features, rows weighed alike, no generated
 # headlines, the whole table of annotated names.
-OFF = ["--no-world-knowledge", "--no-annotated-areas", "--corpus-balance", "0", "--gazetteer-texts", "0", "--seen-folds", "1"]
+OFF = ["--no-world-knowledge", "--no-annotated-areas", "--corpus-balance", "0", "--gazetteer-texts", "0",
+       "--seen-folds", "1"]
 MODELS = {  # name: extra train-geolocator options (all: self-trained Word2Vec, tf-idf mean)
     "world": [],
     "world-one-network": ["--ensemble", "1"],

@@ -42,7 +42,8 @@ def great_circle_loss(y_true, y_pred):
 def members_great_circle_loss(y_true, y_pred):
     """The mean over an ensemble's members (y_pred: batch, members, 3) of each one's own
     great-circle error: every member learns on its own, as if trained alone."""
-    y_true = tf.broadcast_to(tf.expand_dims(tf.cast(y_true, y_pred.dtype), 1), tf.shape(y_pred))  # cross needs equal shapes
+    # the cross product in great_circle_km needs equal shapes
+    y_true = tf.broadcast_to(tf.expand_dims(tf.cast(y_true, y_pred.dtype), 1), tf.shape(y_pred))
     return tf.reduce_mean(great_circle_km(y_true, y_pred), -1)
 
 
