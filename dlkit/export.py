@@ -111,19 +111,14 @@ def resolve(model: str) -> "keras.Model":
 
 
 def _sequence_task(model: str) -> str | None:
-    """"translator" or "captioner" for such a model folder, else None."""
-    from dlkit.core.files import read_json
+    """The task whose folder `model` is, when that task exports as an encoder and a
+    one-token step (its description's exports_decoder), else None."""
+    from dlkit import tasks
 
     if not os.path.isdir(model):
         return None
-    if os.path.exists(os.path.join(model, "source.spm")):
-        return "translator"
-    config = os.path.join(model, "config.json")
-    if os.path.exists(os.path.join(model, "vocab.json")) and os.path.exists(config):
-        saved = read_json(config, "model config")
-        if isinstance(saved, dict) and "backbone" in (saved.get("config") or {}):
-            return "captioner"
-    return None
+    return next((name for name, task in tasks.described().items()
+                 if task.exports_decoder and task.exports_decoder(model)), None)
 
 
 # Steps of decoding run when an encoder-decoder export is checked: enough to pass the

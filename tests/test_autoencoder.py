@@ -14,20 +14,12 @@ NOISE = "0.5"
 
 
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory):
+def digits(mnist, tmp_path_factory):
     """A split layout as import-mnist writes it, cut small: train/ 60 and test/ 20 digits
     of each class, all from ../shared's MNIST through the CLI."""
-    from click.testing import CliRunner
-
-    from conftest import DATA, need
-    from dlkit.cli import cli
-
-    base = tmp_path_factory.mktemp("mnist")
-    result = CliRunner().invoke(cli, ["import-mnist", str(need(DATA / "mnist")), str(base / "all"), "--json"])
-    assert result.exit_code == 0, result.output
-    small = base / "small"
-    class_slice(base / "all" / "train", small / "train", 60)
-    class_slice(base / "all" / "test", small / "test", 20)
+    small = tmp_path_factory.mktemp("mnist") / "small"
+    class_slice(mnist / "train", small / "train", 60)
+    class_slice(mnist / "test", small / "test", 20)
     return small
 
 

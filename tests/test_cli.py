@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from dlkit.core import inputs, output
+from dlkit.cli import output
+from dlkit.core import inputs
 from dlkit.core.errors import DlkitError
 
 

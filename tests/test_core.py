@@ -14,11 +14,11 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from dlkit.cli.output import Output
 from dlkit.core import config as settings
 from dlkit.core import files, inputs
 from dlkit.core.config import from_params, options, setting
 from dlkit.core.errors import DlkitError, ItemError
-from dlkit.core.output import Output
 from dlkit.core.task import Predictor
 
 
@@ -207,6 +207,98 @@ def test_atomic_path_leaves_nothing_when_interrupted(tmp_path):
             open(tmp, "w").write("half")
             raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
+
+
+def test_classification_scores_a_hand_counted_example(tmp_path):
+    """truth a a a b b c, predicted a b c b b c, in the label order c a b (d never occurs):
+    a: precision 1/1, recall 1/3, F1 1/2; b: 2/3, 2/2, 4/5; c: 1/2, 1/1, 2/3."""
+    from dlkit.core import metrics
+
+    record = metrics.classification(list("aaabbc"), list("abcbbc"), ["c", "a", "b", "d"])
+    assert record["labels"] == ["c", "a", "b", "d"] and record["examples"] == 6
+    assert record["confusion_matrix"] == [[1, 0, 0, 0],  # rows: the true label, in "labels" order
+                                          [1, 1, 1, 0],
+                                          [0, 0, 2, 0],
+                                          [0, 0, 0, 0]]
+    assert record["per_class"] == {
+        "c": {"precision": 0.5, "recall": 1.0, "f1": 0.666667, "support": 1},
+        "a": {"precision": 1.0, "recall": 0.333333, "f1": 0.5, "support": 3},
+        "b": {"precision": 0.666667, "recall": 1.0, "f1": 0.8, "support": 2},
+        "d": {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}}
+    assert record["accuracy"] == 0.666667
+    assert record["macro_f1"] == 0.655556  # (1/2 + 4/5 + 2/3) / 3: d, absent, has nothing to score
+    assert metrics.macro(record, "precision") == 0.722222 and metrics.macro(record, "recall") == 0.777778
+    assert "confusion_plot" not in record
+
+    # labels that occur nowhere can be left out; labels met but not named are added
+    assert metrics.classification(list("aaabbc"), list("abcbbc"), ["c", "a", "b", "d"],
+                                  keep_absent=False)["labels"] == ["c", "a", "b"]
+    unnamed = metrics.classification(["a", "a"], ["a", "z"], ["a"])
+    assert unnamed["labels"] == ["a", "z"] and unnamed["confusion_matrix"] == [[1, 1], [0, 0]]
+    empty = metrics.classification([], [], ["a", "b"])
+    assert empty["examples"] == 0 and empty["accuracy"] == 0.0 and empty["confusion_matrix"] == [[0, 0], [0, 0]]
+
+    # the picture goes to its own key, written atomically; the matrix stays numbers
+    plot = tmp_path / "out" / "confusion.png"
+    drawn = metrics.classification(list("aaabbc"), list("abcbbc"), ["c", "a", "b"], plot=str(plot), title="t")
+    assert drawn["confusion_plot"] == str(plot) and drawn["confusion_matrix"][1] == [1, 1, 1]
+    assert plot.stat().st_size > 1000 and os.listdir(plot.parent) == ["confusion.png"]
+
+
+def test_the_metrics_module_imports_no_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys; from dlkit.core import metrics; metrics.classification(['a'], ['b'], ['a', 'b']); "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow imported'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_class_names_layers_saved_as_the_old_label_head_still_load(tmp_path):
+    """Multi-task heads were ClassNames' copy LabelHead ("dlkit>LabelHead" in model files
+    saved before they were merged): such a file loads in safe mode, as ClassNames."""
+    import json
+
+    import numpy as np
+
+    from dlkit.core import layers, modelio
+    from dlkit.core.runtime import keras
+
+    inputs = keras.Input((4,))
+    digit = keras.layers.Dense(3, activation="softmax")(inputs)
+    tags = keras.layers.Dense(2, activation="sigmoid")(inputs)
+    model = keras.Model(inputs, {"digit": layers.ClassNames(["0", "1", "2"], name="digit")(digit),
+                                 "tags": layers.ClassNames(["even", "odd"], True, [0.3, 0.6], name="tags")(tags)})
+    new = tmp_path / "new.keras"
+    modelio.save_model(model, str(new))
+    with zipfile.ZipFile(new) as archive:
+        config = json.loads(archive.read("config.json"))
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    for layer in config["config"]["layers"]:
+        if layer["class_name"] == "ClassNames":  # as dlkit.tasks.classifier.layers wrote it
+            layer.update(class_name="LabelHead", module="dlkit.tasks.classifier.layers",
+                         registered_name="dlkit>LabelHead")
+            layer["config"].setdefault("multi", False)
+            layer["config"].setdefault("thresholds", None)
+    old = tmp_path / "old.keras"
+    with zipfile.ZipFile(old, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, json.dumps(config) if name == "config.json" else data)
+    assert b"dlkit>LabelHead" in zipfile.ZipFile(old).read("config.json")
+
+    loaded = modelio.load_model(str(old))
+    heads = {layer.name: layer for layer in loaded.layers if isinstance(layer, layers.ClassNames)}
+    assert (heads["digit"].names, heads["digit"].multi, heads["digit"].thresholds) == (["0", "1", "2"], False, None)
+    assert (heads["tags"].names, heads["tags"].multi, heads["tags"].thresholds) == (["even", "odd"], True, [0.3, 0.6])
+    x = np.random.default_rng(0).random((2, 4)).astype("float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0)["tags"], model.predict(x, verbose=0)["tags"], atol=1e-6)
+    assert layers.class_names(loaded) is None  # several heads: no one list of class names
+    # a single-label model's file names no head settings, as before
+    single = keras.Model(inputs, layers.ClassNames(["0", "1", "2"])(digit))
+    saved = single.layers[-1].get_config()
+    assert saved["names"] == ["0", "1", "2"] and "multi" not in saved and "thresholds" not in saved
+    assert layers.class_names(single) == ["0", "1", "2"]
 
 
 def test_a_model_archive_that_unpacks_to_far_more_than_its_size_is_refused(tmp_path):

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import DATA, need
+from conftest import class_slice
 
 pytestmark = pytest.mark.slow  # servers, exports and worker processes: minutes in all
 
@@ -20,17 +20,9 @@ EPOCHS = 10
 
 
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory):
+def digits(mnist, tmp_path_factory):
     """60 MNIST digits per class, as PNG class folders written by `dlkit import-mnist`."""
-    need(DATA / "mnist")
-    root = tmp_path_factory.mktemp("digits")
-    subprocess.run([sys.executable, "-m", "dlkit", "import-mnist", str(DATA / "mnist"), str(root / "all"),
-                    "--test-size", "1000"], check=True, capture_output=True)
-    for digit in range(10):
-        (root / "small" / str(digit)).mkdir(parents=True)
-        for name in sorted(os.listdir(root / "all" / "train" / str(digit)))[:60]:
-            (root / "small" / str(digit) / name).symlink_to(root / "all" / "train" / str(digit) / name)
-    return root / "small"
+    return class_slice(mnist / "train", tmp_path_factory.mktemp("digits") / "small", 60)
 
 
 def _train(digits, out, *extra):

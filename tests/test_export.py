@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import DATA, ROOT, need, pets_slice, tiny_stylizer
+from conftest import DATA, PETS, ROOT, class_slice, need, tiny_stylizer
 
 pytestmark = pytest.mark.slow  # servers, exports and worker processes: minutes in all
 
@@ -19,7 +19,7 @@ def trained(tmp_path_factory):
     from dlkit.tasks import classifier
 
     out = tmp_path_factory.mktemp("trained")
-    pets = pets_slice(out / "pets", 16)
+    pets = class_slice(PETS / "train", out / "pets", 16)
     classifier.train(str(pets), str(out / "lenet.keras"),
                      classifier.TrainClassifierConfig(arch="lenet5", epochs=1, augment=False))
     return {"classifier": str(out / "lenet.keras"), "stylizer": tiny_stylizer(out / "mosaic.keras")}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, PHOTOS, need
+from conftest import DATA, PHOTOS, need, tsv_rows
 
 ray = pytest.importorskip("ray", reason='Ray is not installed (pip install -e ".[ray]")')
 
@@ -54,8 +54,7 @@ def _dlkit(*args, input: bytes | None = None, timeout: float = 600) -> tuple[int
 
 
 def _sentences(count: int) -> bytes:
-    lines = need(DATA / "sst2" / "test_is_glue_dev.tsv").read_text().splitlines()[1:]
-    texts = [line.split("\t")[0].encode() for line in lines][:count]
+    texts = [text.encode() for text, _ in tsv_rows(DATA / "sst2" / "test_is_glue_dev.tsv", count)]
     return b"\n".join(texts[:5] + [b"", b"caf\xe9 [/b]"] + texts[5:]) + b"\n"  # an empty and a non-UTF-8 line
 
 
@@ -138,3 +137,31 @@ def test_records_can_be_written_as_shards(cluster, tmp_path):
     assert code == 0, stderr
     table = pyarrow.read_table(tmp_path / "parquet").to_pylist()
     assert [(r["input"], r["label"]) for r in table] == [("good film", "positive"), ("dull film", "negative")]
+
+
+@pytest.mark.slow
+def test_stylize_and_predict_svm_on_ray_equal_the_local_engine(cluster, tmp_path):
+    """The commands that run a predictor but were written before --engine was everywhere."""
+    from conftest import PETS, class_slice, tiny_stylizer
+
+    from dlkit.tasks import svm
+
+    address, _ = cluster
+    ray_args = ("--engine", "ray", "--address", address, "--workers", "2")
+    photos = [need(PHOTOS / name) for name in ("chelsea.png", "coffee.png")] + [tmp_path / "gone.jpg"]
+    svm.train(str(class_slice(PETS / "train", tmp_path / "pets", 6)), str(tmp_path / "svm"),
+              features=svm.FeaturesConfig(backbone="sobel"))
+    code, local, _ = _dlkit("predict-svm", "--json", "--model", tmp_path / "svm", *photos)
+    ray_code, remote, stderr = _dlkit("predict-svm", "--json", "--model", tmp_path / "svm", *photos, *ray_args)
+    assert (code, ray_code) == (1, 1), stderr
+    assert remote == local and remote[-1]["error"] == "no such file"
+
+    stylizer = tiny_stylizer(tmp_path / "tiny.keras")
+    _, local, _ = _dlkit("stylize", "--json", "--model", stylizer, *photos[:2], "-o", tmp_path / "here")
+    ray_code, remote, stderr = _dlkit("stylize", "--json", "--model", stylizer, *photos[:2], "-o",
+                                      tmp_path / "there", *ray_args)
+    assert ray_code == 0, stderr
+    assert [Path(r["output"]).name for r in remote] == [Path(r["output"]).name for r in local] == \
+        ["chelsea.jpg", "coffee.jpg"]
+    for name in ("chelsea.jpg", "coffee.jpg"):  # the same pictures, as JPEG writes them
+        assert (tmp_path / "there" / name).read_bytes() == (tmp_path / "here" / name).read_bytes()

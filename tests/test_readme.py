@@ -28,7 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, ROOT, SHARED, need
+from conftest import (DATA, PETS, ROOT, SHARED, class_slice, file_slice, flickr_slice, glove_text, lines_slice, link,
+                      need, text_lines, tsv_rows)
 
 pytestmark = pytest.mark.slow
 
@@ -113,98 +114,58 @@ def _block_id(block) -> str:
 
 # ---- The folder a new user works in ----------------------------------------------------------
 
-def _link(target: Path, name: Path) -> None:
-    name.parent.mkdir(parents=True, exist_ok=True)
-    name.symlink_to(need(target))
-
-
-def _lines(source: Path, dest: Path, count: int, skip: int = 0, header: bool = False) -> None:
-    with open(need(source), encoding="utf-8") as f:
-        rows = f.readlines()
-    first = rows[:1] if header else []
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_text("".join(first + rows[len(first) + skip: len(first) + skip + count]), encoding="utf-8")
-
-
-def _images(source: Path, dest: Path, count: int, skip: int = 0) -> None:
-    for path in sorted(need(source).iterdir())[skip: skip + count]:
-        _link(path, dest / path.name)
-
-
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
     """Every name the README's commands read, as small slices of ../shared (links where
     the file is used whole)."""
     base = tmp_path_factory.mktemp("readme-data")
-    photos, pets = DATA / "photos", DATA / "cats_and_dogs"
-    _link(photos / "chelsea.png", base / "photo.jpg")
-    _link(sorted(need(pets / "train" / "dogs").iterdir())[0], base / "dog.jpg")
+    photos, pets = DATA / "photos", PETS
+    link(photos / "chelsea.png", base / "photo.jpg")
+    link(sorted(need(pets / "train" / "dogs").iterdir())[0], base / "dog.jpg")
     for name in ["chelsea.png", "coffee.png", "rocket.jpg", "china.jpg", "flower.jpg"]:
-        _link(photos / name, base / "holiday" / name)
-    _link(Path(os.environ["KERAS_HOME"]) / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
+        link(photos / name, base / "holiday" / name)
+    link(Path(os.environ["KERAS_HOME"]) / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
           base / "my-mobilenet.h5")
-    for kind in ["cats", "dogs"]:
-        _images(pets / "train" / kind, base / "pets" / kind, 12)
-        _images(pets / "train" / kind, base / "train" / kind, 12, skip=12)
-        _images(pets / "validation" / kind, base / "val" / kind, 6)
-        # The SVM example's pets/ is split in train/ and validation/ (see its section)
-        _images(pets / "train" / kind, base / "pets-split" / "train" / kind, 12)
-        _images(pets / "validation" / kind, base / "pets-split" / "validation" / kind, 6)
+    class_slice(pets / "train", base / "pets", 12)
+    class_slice(pets / "train", base / "train", 12, skip=12)
+    class_slice(pets / "validation", base / "val", 6)
+    # The SVM example's pets/ is split in train/ and validation/ (see its section)
+    class_slice(pets / "train", base / "pets-split" / "train", 12)
+    class_slice(pets / "validation", base / "pets-split" / "validation", 6)
     # The --labels example: a species column and a multi-label tags column for pets/
     rows = [f"{kind}/{p.name},{kind[:-1]},{kind[:-1]}{';even' if i % 2 == 0 else ''}"
             for kind in ("cats", "dogs") for i, p in enumerate(sorted((base / "pets" / kind).iterdir()))]
     (base / "labels.csv").write_text("image,species,tags\n" + "\n".join(rows) + "\n")
     style = DATA / "style"
     for name, source in [("starry.jpg", "starry-night.jpg"), ("candy.jpg", "candy.jpg"), ("mosaic.jpg", "mosaic.jpg")]:
-        _link(style / "style" / source, base / name)
-    _images(style / "content", base / "photos", 4)
-    _lines(DATA / "anki" / "fra.txt", base / "fra.txt", 1500)
+        link(style / "style" / source, base / name)
+    file_slice(style / "content", base / "photos", 4)
+    lines_slice(DATA / "anki" / "fra.txt", base / "fra.txt", 1500)
     (base / "english.txt").write_text("I am hungry.\nWhere is the station?\nThank you.\n")
-    _flickr8k_kaggle(base / "flickr8k", 40)
+    flickr_slice(base / "flickr8k", 40)
     sst2 = DATA / "sst2"
-    _lines(sst2 / "train.tsv", base / "sst2" / "train.tsv", 400, header=True)
-    _lines(sst2 / "dev.tsv", base / "sst2" / "dev.tsv", 100, header=True)
-    _lines(sst2 / "test_is_glue_dev.tsv", base / "sst2" / "test.tsv", 100, header=True)
-    _lines(sst2 / "dev.tsv", base / "reviews.tsv", 50, skip=100)
-    rows = [line.rstrip("\n").split("\t") for line in open(sst2 / "train.tsv", encoding="utf-8")][1:201]
+    lines_slice(sst2 / "train.tsv", base / "sst2" / "train.tsv", 400, header=True)
+    lines_slice(sst2 / "dev.tsv", base / "sst2" / "dev.tsv", 100, header=True)
+    lines_slice(sst2 / "test_is_glue_dev.tsv", base / "sst2" / "test.tsv", 100, header=True)
+    lines_slice(sst2 / "dev.tsv", base / "reviews.tsv", 50, skip=100)
+    rows = tsv_rows(sst2 / "train.tsv", 200)
     with open(base / "reviews.csv", "w", encoding="utf-8") as f:
         f.write("body,stars\n" + "".join(f'"{text.replace(chr(34), "")}",{int(label) * 4 + 1}\n'
                                          for text, label in rows))
     for i, (text, label) in enumerate(rows[:60]):
         (base / "aclImdb" / "train" / ("pos" if label == "1" else "neg")).mkdir(parents=True, exist_ok=True)
         (base / "aclImdb" / "train" / ("pos" if label == "1" else "neg") / f"{i}.txt").write_text(text)
-    glove = need(DATA / "glove" / "glove.6B.50d.50k.bin")
-    _link(glove, base / "glove.bin")
-    _glove_text(glove, base / "glove.6B.50d.txt", 5000)
-    articles = need(DATA / "geo_news" / "articles.jsonl")
-    _lines(articles, base / "articles.jsonl", 200)
-    _lines(articles, base / "test.jsonl", 30, skip=200)
+    glove = DATA / "glove" / "glove.6B.50d.50k.bin"
+    link(glove, base / "glove.bin")
+    glove_text(glove, base / "glove.6B.50d.txt", 5000)
+    articles = DATA / "geo_news" / "articles.jsonl"
+    lines_slice(articles, base / "articles.jsonl", 200)
+    lines_slice(articles, base / "test.jsonl", 30, skip=200)
     (base / "corpus").mkdir()
-    with open(articles, encoding="utf-8") as f, open(base / "corpus" / "news.txt", "w", encoding="utf-8") as out:
-        out.writelines(json.loads(line)["text"].replace("\n", " ") + "\n" for line in f)
+    (base / "corpus" / "news.txt").write_text("".join(json.loads(line)["text"].replace("\n", " ") + "\n"
+                                                      for line in text_lines(articles)), encoding="utf-8")
     (base / "headlines.txt").write_text("Flooding closed roads across Louisiana\nParis metro strike enters day three\n")
     return base
-
-
-def _flickr8k_kaggle(dest: Path, count: int) -> None:
-    """Flickr8k as Kaggle ships it (Images/ + captions.txt, no split files)."""
-    source = need(DATA / "flickr8k")
-    rows = open(source / "captions.txt", encoding="utf-8").read().splitlines()
-    names = list(dict.fromkeys(r.split(",", 1)[0] for r in rows[1:]))[:count]
-    for name in names:
-        _link(source / "Images" / name, dest / "Images" / name)
-    (dest / "captions.txt").write_text("\n".join([rows[0]] + [r for r in rows[1:] if r.split(",", 1)[0] in names])
-                                       + "\n", encoding="utf-8")
-
-
-def _glove_text(binary: Path, dest: Path, words: int) -> None:
-    """The GloVe text format (no header line) that the README's glove.6B.50d.txt has."""
-    from gensim.models import KeyedVectors
-
-    vectors = KeyedVectors.load_word2vec_format(str(binary), binary=True, limit=words)
-    with open(dest, "w", encoding="utf-8") as f:
-        for word in vectors.index_to_key:
-            f.write(word + " " + " ".join(f"{x:.5f}" for x in vectors[word]) + "\n")
 
 
 def _folder_for(block_id: str, workspace: Path, tmp_path: Path) -> Path:

@@ -8,16 +8,10 @@ import threading
 import numpy as np
 import pytest
 
-from conftest import DATA, ROOT, need
+from conftest import DATA, ROOT, need, tsv_rows
 
 GLUE_DEV = "sst2/test_is_glue_dev.tsv"
 TINY = ["--epochs", "3", "--seed", "1", "--max-length", "30", "--vocab-size", "4000", "-b", "64"]
-
-
-def _rows(path, start, count):
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().splitlines()[1:]
-    return [(text.strip(), label) for text, label in (line.split("\t") for line in lines[start: start + count])]
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +20,8 @@ def slices(tmp_path_factory):
     them for the slower models), 300 dev phrases, 300 GLUE-dev sentences for testing."""
     sst2 = need(DATA / "sst2")
     root = tmp_path_factory.mktemp("sst2-slices")
-    train, dev = _rows(sst2 / "train.tsv", 0, 8000), _rows(sst2 / "dev.tsv", 0, 300)
-    test = _rows(sst2 / "test_is_glue_dev.tsv", 0, 300)
+    train, dev = tsv_rows(sst2 / "train.tsv", 8000), tsv_rows(sst2 / "dev.tsv", 300)
+    test = tsv_rows(sst2 / "test_is_glue_dev.tsv", 300)
 
     # TSV exactly as SST-2 ships it, plus a line that is not UTF-8 and a row without a label
     for name, rows in [("train.tsv", train), ("small.tsv", train[:2400])]:
@@ -89,6 +83,9 @@ def test_tsv_trains_a_bilstm_that_beats_chance(cli_run, slices, data, tmp_path):
     metrics, stderr = _evaluate(cli_run, data / GLUE_DEV, model)
     assert metrics["examples"] == 872 and metrics["accuracy"] > 0.65, metrics
     assert np.sum(metrics["confusion_matrix"]) == 872 and "true \\ predicted" in stderr
+    assert metrics["labels"] == ["negative", "positive"] and 0 <= metrics["macro_f1"] <= 1
+    assert np.sum(metrics["confusion_matrix"], axis=1).tolist() == [metrics["per_class"][name]["support"]
+                                                                    for name in metrics["labels"]]
 
     result, records, _ = cli_run(["sentiment", "--model", model, "a masterpiece , moving and beautiful",
                                   "a boring , stupid and awful mess"])
@@ -100,13 +97,16 @@ def test_tsv_trains_a_bilstm_that_beats_chance(cli_run, slices, data, tmp_path):
 def test_csv_jsonl_and_folder_layouts_train_the_ngram_model(cli_run, slices, data, tmp_path):
     result, _, stderr = cli_run(["train-sentiment", slices / "train.csv", "-o", tmp_path / "x", *TINY])
     assert result.exit_code == 1 and "Traceback" not in stderr
-    assert "cannot tell which column holds the text (columns: id, snippet, verdict); pass --text-col" in stderr
+    assert "cannot tell which column holds the text (columns: id, snippet, verdict); pass --text-field" in stderr
 
     summary, _ = _train(cli_run, slices / "train.csv", tmp_path / "csv", "--arch", "ngrams",
-                        "--text-col", "snippet", "--label-col", "verdict")
+                        "--text-field", "snippet", "--label-field", "verdict")
     assert summary["labels"] == ["bad", "good"]  # string labels are kept as they are
-    metrics, _ = _evaluate(cli_run, slices / "test.csv", tmp_path / "csv", "--text-col", "snippet",
-                           "--label-col", "verdict")
+    # The old spellings still work, each with a one-line note.
+    metrics, stderr = _evaluate(cli_run, slices / "test.csv", tmp_path / "csv", "--text-col", "snippet",
+                                "--label-col", "verdict")
+    assert "--text-col is deprecated: use --text-field" in stderr
+    assert "--label-col is deprecated: use --label-field" in stderr
     assert metrics["examples"] == 300 and metrics["accuracy"] > 0.65, metrics
 
     summary, _ = _train(cli_run, slices / "train.jsonl", tmp_path / "jsonl", "--arch", "ngrams",
@@ -128,7 +128,7 @@ def test_bad_data_gives_clear_messages(cli_run, slices, tmp_path):
     (tmp_path / "one.tsv").write_text("sentence\tlabel\ngood\t1\nfine\t1\nnice\t1\n")
     cases = [
         (["train-sentiment", tmp_path / "nolabel.csv"], "cannot tell which column holds the label"),
-        (["train-sentiment", slices / "train.tsv", "--label-col", "stars"], "no column 'stars'"),
+        (["train-sentiment", slices / "train.tsv", "--label-field", "stars"], "no column 'stars'"),
         (["train-sentiment", tmp_path / "empty.tsv"], "the file is empty"),
         (["train-sentiment", tmp_path / "one.tsv"], "needs at least two labels"),
         (["train-sentiment", slices / "train.tsv", "--label-names", "a,b,c"], "3 names for 2 labels"),
@@ -430,6 +430,30 @@ def test_shipped_model_labels_obvious_sentences(cli_run):
     result, records, stderr = cli_run(["sentiment", *sentences])
     assert result.exit_code == 0, stderr
     assert {r["input"]: r["label"] for r in records} == sentences
+
+
+def test_evaluate_gives_the_shared_classification_record(tmp_path):
+    """The shipped model on six obvious sentences and one mislabelled: dlkit.core.metrics'
+    classification record, its matrix drawn on request and printable as text."""
+    from dlkit.tasks import sentiment
+    from dlkit.tasks.sentiment.model import confusion_text
+
+    rows = [("What a wonderful film", 1), ("A moving , beautifully acted story", 1),
+            ("I loved every minute of it .", 1), ("A dull , lifeless and boring mess", 0),
+            ("The worst movie I have ever seen .", 0), ("The plot is stupid and the acting is terrible .", 0),
+            ("I loved every minute of it .", 0)]  # a wrong label: predicted positive, truly "negative"
+    (tmp_path / "obvious.tsv").write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows))
+    plot = tmp_path / "confusion.png"
+    record = sentiment.evaluate(str(tmp_path / "obvious.tsv"), plot=str(plot))
+    assert record["data"] == str(tmp_path / "obvious.tsv") and record["examples"] == 7
+    assert record["labels"] == ["negative", "positive"]
+    assert record["confusion_matrix"] == [[3, 1], [0, 3]]  # rows: the true label
+    assert record["per_class"] == {"negative": {"precision": 1.0, "recall": 0.75, "f1": 0.857143, "support": 4},
+                                   "positive": {"precision": 0.75, "recall": 1.0, "f1": 0.857143, "support": 3}}
+    assert record["accuracy"] == 0.857143 and record["macro_f1"] == 0.857143
+    assert record["confusion_plot"] == str(plot) and plot.stat().st_size > 1000
+    text = confusion_text(record["confusion_matrix"], record["labels"])
+    assert confusion_text(record) == text and text.splitlines()[1].split() == ["negative", "3", "1"]
 
 
 def test_label_map_names_binary_labels():

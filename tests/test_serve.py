@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("fastapi", reason="dlkit serve needs the [serve] extra: pip install -e '.[serve]'")
 requests = pytest.importorskip("requests")
 
-from conftest import DATA, PHOTOS, need, pets_slice, tiny_stylizer  # noqa: E402
+from conftest import DATA, PETS, PHOTOS, class_slice, need, text_lines, tiny_stylizer  # noqa: E402
 
 pytestmark = pytest.mark.slow  # servers, exports and worker processes: minutes in all
 
@@ -30,7 +30,7 @@ def tiny_models(tmp_path_factory):
     from dlkit.tasks import svm
 
     out = tmp_path_factory.mktemp("tiny")
-    pets = pets_slice(out / "pets", 12)
+    pets = class_slice(PETS / "train", out / "pets", 12)
     svm.train(str(pets), str(out / "svm"), features=svm.FeaturesConfig(backbone="sobel"))
     tiny_stylizer(out / "mosaic.keras")
     return {"stylize": str(out / "mosaic.keras"), "predict-svm": str(out / "svm")}
@@ -113,7 +113,7 @@ def test_text_tasks_answer_the_records_of_the_cli(server, cli_run):
     translation = _records(_post_texts(url, "translate", ["I am hungry."]))[0]
     assert "faim" in translation["translation"].lower()
 
-    news = json.loads((need(DATA / "geo_news" / "articles.jsonl")).read_text().splitlines()[0])
+    news = json.loads(text_lines(DATA / "geo_news" / "articles.jsonl", 1)[0])
     place = _records(_post_texts(url, "geolocate", ["Flooding closed roads across Louisiana", news["text"]]))
     assert 25 < place[0]["lat"] < 35 and -100 < place[0]["lon"] < -85  # Louisiana
     assert {"lat", "lon", "place", "country"} <= set(place[1])
@@ -122,7 +122,7 @@ def test_text_tasks_answer_the_records_of_the_cli(server, cli_run):
 def test_an_unusable_photo_is_an_error_record_among_the_others(server, tmp_path):
     url, _ = server
     truncated = tmp_path / "truncated.jpg"
-    whole = (need(DATA / "cats_and_dogs") / "train" / "cats" / "cat.1.jpg").read_bytes()
+    whole = need(PETS / "train" / "cats" / "cat.1.jpg").read_bytes()
     truncated.write_bytes(whole[: len(whole) // 2])  # the header is intact: refused only when decoded
     records = _records(_post_photos(url, "classify", str(PHOTOS / "chelsea.png"), str(truncated)))
     assert "label" in records[0]

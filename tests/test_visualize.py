@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import pets_slice
+from conftest import PETS, class_slice
 
 CATS = {"tabby", "tiger_cat", "Persian_cat", "Siamese_cat", "Egyptian_cat"}
 # chelsea.png is 451x300 and the cat fills most of it: its head and chest run from the
@@ -43,7 +43,7 @@ def pets_model(tmp_path_factory):
     from dlkit.cli import cli
 
     base = tmp_path_factory.mktemp("visualize-pets")
-    data = pets_slice(base / "pets", 6)
+    data = class_slice(PETS / "train", base / "pets", 6)
     model = base / "pets.keras"
     result = CliRunner().invoke(cli, ["train-classifier", str(data), "-o", str(model), "--epochs", "1",
                                       "--image-size", "96", "-b", "8", "--views", "0", "--no-augment", "-q"])

@@ -21,12 +21,13 @@ BUILTIN = {
 }
 
 
-def command_table() -> dict[str, tuple[str, str]]:
-    """{name: (module, summary)}: read from the task packages, which import no TensorFlow."""
+def command_table() -> dict[str, tuple[object, str, str]]:
+    """{name: (task or None, module or "verbs", summary)}: read from the task
+    descriptions, which import no TensorFlow."""
     from dlkit import tasks
 
-    found = {name: (f"dlkit.tasks.{task}.cli", summary) for name, (task, summary) in tasks.commands().items()}
-    found.update({name: (f"dlkit.cli.{name}", summary) for name, summary in BUILTIN.items()})
+    found = tasks.commands()
+    found.update({name: (None, f"dlkit.cli.{name}", summary) for name, summary in BUILTIN.items()})
     return found
 
 
@@ -38,8 +39,12 @@ class LazyGroup(click.Group):
         commands = command_table()
         if name not in commands:
             return None
-        module = importlib.import_module(commands[name][0])
-        return getattr(module, name.replace("-", "_"))
+        task, source, _ = commands[name]
+        if source == "verbs":  # a standard command, made from the task's description
+            from dlkit.cli.verbs import command
+
+            return command(task, name)
+        return getattr(importlib.import_module(source), name.replace("-", "_"))
 
     def resolve_command(self, ctx, args):
         # TensorFlow is imported with the command's module, before the command's own
@@ -49,7 +54,7 @@ class LazyGroup(click.Group):
         return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx, formatter):
-        rows = [(name, summary) for name, (_, summary) in command_table().items()]
+        rows = [(name, summary) for name, (_, _, summary) in command_table().items()]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 

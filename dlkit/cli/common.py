@@ -6,7 +6,6 @@ Nothing here imports TensorFlow, so `dlkit COMMAND --help` answers at once.
 """
 
 import functools
-import importlib
 import os
 import signal
 import sys
@@ -14,11 +13,13 @@ from typing import Iterable, Iterator
 
 import click
 
-from dlkit.core import files, output
+from dlkit import engines
+from dlkit.cli.output import ConsoleEvents, error_line
 from dlkit.core.config import from_params, options
 from dlkit.core.errors import DlkitError
-from dlkit.core.ray_engine import EngineConfig
+from dlkit.core.events import SILENT, Events
 from dlkit.core.training_config import TrainConfig
+from dlkit.engines import EngineConfig
 
 # Exit codes: 0 all done; 1 some items failed, or a failure stopped the command; 2 bad
 # usage (Click's); a signal stops it with 128 + its number, as shells report it.
@@ -40,10 +41,6 @@ def device_option(fn):
                         show_default=True, help="Where to run; auto uses a GPU when TensorFlow sees one.")(fn)
 
 
-def seed_option(fn):
-    return click.option("--seed", type=int, default=None, help="Seed Python, NumPy and TensorFlow for reproducible runs.")(fn)
-
-
 # The distribution, precision, reproducibility and checkpoint options of every train- command.
 training_options = options(TrainConfig)
 
@@ -53,20 +50,19 @@ def train_config(params: dict, **overrides) -> TrainConfig:
     return from_params(TrainConfig, params, **overrides)
 
 
-def events(quiet: bool = False) -> output.ConsoleEvents:
-    """What the library reports, shown on stderr."""
-    output.quiet = quiet
-    return output.ConsoleEvents()
+def events(quiet: bool = False) -> ConsoleEvents:
+    """What the library reports, shown on stderr (messages and progress bars unless quiet)."""
+    return ConsoleEvents(quiet)
 
 
 def start(device: str = "auto", seed: int | None = None, quiet: bool = False, strategy: str | None = None) -> str:
-    """Sets up output and TensorFlow for a command; returns the device in use.
+    """Sets up TensorFlow for a command; returns the device in use. (`quiet` is kept for
+    the callers; what a command shows is up to its events, `events(quiet)`.)
 
     A multi-worker strategy must exist before any op runs, so a command's --strategy
     (added by training_options) is honoured here even when not passed explicitly."""
     from dlkit.core import runtime
 
-    output.quiet = quiet
     if strategy is None:
         context = click.get_current_context(silent=True)
         strategy = context.params.get("strategy") if context else None
@@ -125,7 +121,7 @@ def stop_cleanly(run) -> None:
 
 def _stopped(what: str, code: int) -> None:
     _flush_quietly()
-    output.error_line(f"{what}; records already written are complete")
+    error_line(f"{what}; records already written are complete")
     sys.exit(code)
 
 
@@ -148,20 +144,6 @@ def _flush_quietly() -> None:
 engine_options = options(EngineConfig)
 
 
-def predictions(params: dict, loader: str, load_options: dict, items: Iterable, batch_size: int,
-                quiet: bool = False) -> Iterator[dict]:
-    """A command's records: from the task's predictor in this process (--engine local,
-    streaming), or from a pool of Ray actors each loading it once (--engine ray).
-    `loader` names the task's load function ("dlkit.tasks.sentiment:load")."""
-    engine = from_params(EngineConfig, params)
-    if engine.engine == "local":
-        if engine.output_dir:
-            raise DlkitError("--output-dir writes Ray's shards: use it with --engine ray")
-        module, name = loader.split(":")
-        predictor = getattr(importlib.import_module(module), name)(**load_options)
-        return predictor.predict(items)
-    if engine.output_dir:
-        files.check_output(engine.output_dir, folder=True, what="output folder")
-    from dlkit.core import ray_engine
-
-    return ray_engine.predict(loader, load_options, items, engine, batch_size, events(quiet))
+def engine(params: dict) -> EngineConfig:
+    """The engine settings from a command's parameters (the options engine_options added)."""
+    return from_params(EngineConfig, params)

@@ -1,19 +1,19 @@
 import click
 
 from dlkit.cli.common import events, handle_errors, output_options, start
-from dlkit.core import output
+from dlkit.cli import output
 
 
 @click.command()
 @click.argument("model")
 @click.option("-f", "--format", "format_", type=click.Choice(["saved_model", "tflite", "onnx"]), required=True,
               help="saved_model (a folder), tflite (LiteRT) or onnx (needs `pip install 'dlkit[export]'`).")
-@click.option("-o", "--output", "target", required=True, type=click.Path(),
+@click.option("-o", "--output", "output_path", required=True, type=click.Path(),
               help="A new folder for saved_model and for a captioner's or translator's export; "
                    "a .tflite or .onnx file otherwise.")
 @output_options
 @handle_errors
-def export(model, format_, target, json_lines, quiet, verbose):
+def export(model, format_, output_path, json_lines, quiet, verbose):
     """Export a model for another runtime, checked against Keras on the spot.
 
     MODEL is a .keras file (a trained classifier, a fast stylizer), a dlkit model folder
@@ -38,5 +38,5 @@ def export(model, format_, target, json_lines, quiet, verbose):
 
     start("cpu", None, quiet)  # the check compares against Keras on the CPU, as the runtimes run
     out = output.Output(json_lines)
-    out.emit(exporting.export(model, target, format_, events=events(quiet)))
+    out.emit(exporting.export(model, output_path, format_, events=events(quiet)))
     raise SystemExit(out.close())

@@ -6,7 +6,7 @@ import click
 
 from dlkit import __version__
 from dlkit.cli.common import device_option, handle_errors, start
-from dlkit.core.output import json_line
+from dlkit.core.records import json_line
 
 
 @click.command()

@@ -1,16 +1,16 @@
 import click
 
-from dlkit.core import output
+from dlkit.cli import output
 from dlkit.cli.common import handle_errors, output_options, start
 
 
 @click.command()
 @click.argument("model", type=click.Path(exists=True))
-@click.option("-o", "--output", "target", required=True, type=click.Path(),
+@click.option("-o", "--output", "output_path", required=True, type=click.Path(),
               help="The quantized copy: a .keras file, or a folder for a model folder.")
 @output_options
 @handle_errors
-def quantize(model, target, json_lines, quiet, verbose):
+def quantize(model, output_path, json_lines, quiet, verbose):
     """Store a model's Dense and Embedding weights as int8: a smaller file to ship.
 
     MODEL is a .keras file or a dlkit model folder (translator, captioner, sentiment
@@ -28,5 +28,5 @@ def quantize(model, target, json_lines, quiet, verbose):
     start("cpu", None, quiet)
     tasks.import_layers()  # any dlkit model may be given, with any task's layers
     out = output.Output(json_lines)
-    out.emit(modelio.quantize(model, target))
+    out.emit(modelio.quantize(model, output_path))
     raise SystemExit(out.close())

@@ -24,14 +24,19 @@ from dlkit.core.errors import DlkitError
 
 def setting(default: Any, help: str = "", *, flags: tuple[str, ...] = (), choices: tuple | None = None,
             min: float | None = None, max: float | None = None, min_open: bool = False,
-            max_open: bool = False, path: str | None = None, cli: bool = True, show_default: bool | str = True) -> Any:
+            max_open: bool = False, path: str | None = None, cli: bool = True, show_default: bool | str = True,
+            aliases: tuple[str, ...] = (), output: str | tuple[str, ...] | None = None,
+            multiple: bool = False) -> Any:
     """A Config field with what its command-line option needs.
 
     flags: the option's names (default: --field-name; a bool gets --name/--no-name);
     choices, min, max (min_open / max_open: the bound itself is excluded): checked for the CLI and by
     validate(); path: "file", "dir" or "any" for a path that must exist; cli=False:
-    a setting with no option (derived, or set by another option)."""
-    metadata = {"help": help, "flags": tuple(flags), "choices": tuple(choices) if choices else None,
+    a setting with no option (derived, or set by another option); aliases: old spellings
+    of the option, still accepted (hidden from --help) with a one-line deprecation note;
+    output: a path the command writes ("file", "dir", or the file suffixes it may have),
+    checked before any work; multiple: a tuple setting given by repeating its option."""
+    metadata = {"aliases": tuple(aliases), "output": output, "multiple": multiple, "help": help, "flags": tuple(flags), "choices": tuple(choices) if choices else None,
                 "min": min, "max": max, "min_open": min_open, "max_open": max_open, "path": path, "cli": cli,
                 "show_default": show_default}
     if isinstance(default, (list, dict, set)):
@@ -86,6 +91,8 @@ def options(config_class: type, only: tuple[str, ...] | None = None, exclude: tu
 
     def decorate(fn: Callable) -> Callable:
         for field in reversed(chosen):
+            for alias in field.metadata.get("aliases", ()):
+                fn = _alias(click, field, hints[field.name], alias)(fn)
             fn = _option(click, field, hints[field.name], (defaults or {}).get(field.name, field.default))(fn)
         return fn
 
@@ -107,10 +114,31 @@ def _option(click, field: dataclasses.Field, hint: Any, default: Any):
     else:
         flags = flags or [name]
         kwargs["type"] = _click_type(click, meta, base)
-        if _is_tuple(base) and default is not None:
+        if meta.get("multiple"):
+            kwargs["multiple"] = True
+        elif _is_tuple(base) and default is not None:
             kwargs["default"] = ",".join(map(str, default))
     kwargs["show_default"] = meta.get("show_default", True) if default is not None else False
     return click.option(*flags, field.name, **kwargs)
+
+
+def _alias_key(field: dataclasses.Field, alias: str) -> str:
+    return f"{field.name}__{alias.lstrip('-').replace('-', '_')}"
+
+
+def _alias(click, field: dataclasses.Field, hint: Any, alias: str):
+    """A hidden option under an old spelling, filling the same setting (see from_params)."""
+    base, _ = _base_type(hint)
+    new = option_name(field)
+
+    def note(ctx, param, value):
+        if value is not None:
+            click.echo(f"{alias} is deprecated: use {new}", err=True)
+        return value
+
+    kwargs = {"is_flag": True, "default": None, "flag_value": True} if base is bool else {
+        "type": _click_type(click, field.metadata, base), "default": None}
+    return click.option(alias, _alias_key(field, alias), hidden=True, callback=note, expose_value=True, **kwargs)
 
 
 def _click_type(click, meta: dict, base: Any):
@@ -136,6 +164,10 @@ def from_params(config_class: type, params: dict[str, Any], **overrides: Any):
     hints = _hints(config_class)
     values = {}
     for field in dataclasses.fields(config_class):
+        for alias in field.metadata.get("aliases", ()):
+            value = params.pop(_alias_key(field, alias), None)
+            if value is not None:  # an old spelling given: it fills the setting
+                params[field.name] = value
         if field.name in params:
             value = params.pop(field.name)
             base, _ = _base_type(hints[field.name])

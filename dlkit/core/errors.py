@@ -7,10 +7,3 @@ class DlkitError(Exception):
 
 class ItemError(DlkitError):
     """One item of a batch (an image, a line) is unusable; the batch goes on."""
-
-
-def check_choice(kind: str, value, choices) -> None:
-    """The one-line error for a setting outside its choices (library callers pass
-    strings that Click would otherwise have checked)."""
-    if value not in choices:
-        raise DlkitError(f"unknown {kind} {value!r}; choose one of {', '.join(map(str, choices))}")

@@ -1,7 +1,7 @@
 """How the library reports what it is doing: events, never prints.
 
 Library functions take an `events` argument; the default reports nothing, and the CLI
-passes one that writes messages and progress bars to stderr (dlkit.core.output). A
+passes one that writes messages and progress bars to stderr (dlkit.cli.output). A
 program that imports dlkit can pass its own, to log or to drive a progress widget.
 """
 

@@ -19,13 +19,24 @@ def register(cls: type) -> type:
     return registered
 
 
+def register_alias(name: str, cls: type) -> None:
+    """Loads what models saved earlier name "dlkit>`name`" as the registered `cls` (a
+    class renamed or merged into another); new models name `cls` itself."""
+    keras.saving.get_custom_objects()[f"dlkit>{name}"] = cls
+
+
 @register
 class ClassNames(keras.layers.Layer):
-    """Identity on class probabilities; exists to keep the label names in the model file."""
+    """Identity on class probabilities; keeps the label names in the model file: of a
+    classifier's output, or of one head of a model with several (a dict of outputs,
+    dlkit.tasks.classifier.multitask), single-label (softmax over the labels) or
+    multi-label (`multi`: sigmoid outputs, a label is on at or above its threshold)."""
 
-    def __init__(self, names, **kwargs):
+    def __init__(self, names, multi: bool = False, thresholds=None, **kwargs):
         super().__init__(**kwargs)
         self.names = [str(n) for n in names]
+        self.multi = bool(multi)
+        self.thresholds = [float(t) for t in thresholds] if thresholds is not None else None
 
     def call(self, inputs):
         return inputs
@@ -34,11 +45,18 @@ class ClassNames(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "names": self.names}
+        config = {**super().get_config(), "names": self.names}
+        if self.multi or self.thresholds is not None:  # a single-label model's file stays as it was
+            config.update(multi=self.multi, thresholds=self.thresholds)
+        return config
+
+
+# Multi-task heads were a copy of ClassNames named LabelHead (dlkit.tasks.classifier.layers).
+register_alias("LabelHead", ClassNames)
 
 
 def class_names(model: "keras.Model") -> list[str] | None:
-    for layer in model.layers:
-        if isinstance(layer, ClassNames):
-            return layer.names
-    return None
+    """The label names of a classifier with one output; None for a model that names
+    none, or one with several heads (dlkit.tasks.classifier.classify.heads_of)."""
+    named = [layer for layer in model.layers if isinstance(layer, ClassNames)]
+    return named[0].names if len(named) == 1 and not named[0].multi else None

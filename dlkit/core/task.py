@@ -1,4 +1,4 @@
-"""The shape every task has.
+"""The shape every task has, and the description that registers a task.
 
 Each task (dlkit.tasks.<name>) offers the same four things:
 
@@ -12,10 +12,19 @@ Each task (dlkit.tasks.<name>) offers the same four things:
 Records are plain dicts keyed by "input"; an item that cannot be processed gives
 {"input": ..., "error": ...} and the others go on. Library code reports through
 `events` (dlkit.core.events) and never prints.
+
+Each task package describes itself in its `__init__` with a `Task` (below): its name,
+entry points, settings, inputs, records, shipped model and extra commands. The command
+line (dlkit.cli.verbs), the server, Ray and export read these descriptions; nothing
+else names a task. Descriptions import no TensorFlow: entry points are dotted names
+("dlkit.tasks.sentiment.model:train"), imported when called.
 """
 
+import dataclasses
+import importlib
+
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from dlkit.core.errors import ItemError
 from dlkit.core.inputs import IDLE_SECONDS, Item, as_items, batched
@@ -75,3 +84,123 @@ def lazy_exports(package: str, exports: dict[str, str]):
         return getattr(importlib.import_module(f"{package}.{exports[name]}"), name)
 
     return __getattr__
+
+
+# ---- Task descriptions ------------------------------------------------------------------
+
+def entry(name: str) -> Callable:
+    """The function a dotted name ("module:function") names, imported now."""
+    module, _, attribute = name.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+@dataclass(frozen=True)
+class Fields:
+    """Settings of a Config class that a command offers as options (all but cli=False
+    ones, or `only` those), and passes on by name, or, with `keyword`, as one Config
+    object under that keyword."""
+
+    config: type
+    only: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
+    keyword: str | None = None
+
+    def names(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self.config) if f.metadata.get("cli", True)
+                and (self.only is None or f.name in self.only) and f.name not in self.exclude]
+
+
+@dataclass(frozen=True)
+class Argument:
+    """A command's positional argument: `name` (shown upper-case), one value or
+    `many`; `exists`: "file", "dir" or "any" for a path that must exist."""
+
+    name: str
+    many: bool = False
+    required: bool = True
+    exists: str | None = None
+
+
+@dataclass(frozen=True)
+class Train:
+    """`train-X DATA -o OUTPUT`: calls function(data, output, config, training, events,
+    **options) and returns a Run."""
+
+    command: str
+    summary: str
+    function: str  # "module:train"
+    help: str  # the command's --help text (with examples)
+    data: Argument = Argument("data")
+    output: str = "The model to write."  # what -o is
+    options: tuple[Fields, ...] = ()  # settings passed as keywords besides the Config's
+    exclude: tuple[str, ...] = ()  # Config settings that are not training's (a decoding's beam)
+    # Early stopping's patience in epochs; None: the task does not train by epochs.
+    patience: int | None = 3
+    # A Keras fit (--precision, --jit, --deterministic, --checkpoint-steps); False: a fit
+    # of another kind (scikit-learn's), with the other shared options only.
+    keras: bool = True
+
+
+@dataclass(frozen=True)
+class Predict:
+    """A command answering each input with a record (`X INPUTS...`), served over HTTP
+    and run on Ray alike: load(path, **options) gives the Predictor."""
+
+    command: str
+    summary: str
+    load: str  # "module:load"
+    help: str
+    inputs: str = "images"  # "images" (paths) or "texts"
+    options: tuple[Fields, ...] = ()  # settings passed to load
+    columns: dict[str, Callable | None] = field(default_factory=lambda: {"input": None})  # a table's
+    model: str = "optional"  # "optional": dlkit ships one (or ImageNet's); "required"
+    model_help: str = "A model written by the task's train- command [default: the shipped one]."
+    # A library function run(items, model, options, engine, events) -> records, for side
+    # outputs (a map, a grid, heat-maps); default: load and predict (dlkit.engines).
+    run: str | None = None
+    run_options: tuple[Fields, ...] = ()  # settings only `run` takes (side outputs)
+    plain: str | None = None  # a column printed as plain lines unless --json (translate)
+    serve: str | None = None  # what the server's /api/<command> answers; None: not served
+    cli: bool = True  # False: the task writes this command by hand (listed in Task.commands)
+
+
+@dataclass(frozen=True)
+class Evaluate:
+    """`evaluate-X DATA`: calls function(data, model, events=events, **options) -> metrics."""
+
+    command: str
+    summary: str
+    function: str
+    help: str
+    data: Argument = Argument("data")
+    options: tuple[Fields, ...] = ()
+    model: str = "optional"
+    model_help: str = "The model to evaluate [default: the shipped one]."
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a task package is, for everything that is not the task itself."""
+
+    name: str  # the package's name: dlkit.tasks.<name>, tasks/<name>, the manifest's task
+    summary: str
+    config: type | None = None  # the Config train takes (None: no standard training)
+    train: Train | None = None
+    predict: tuple[Predict, ...] = ()
+    evaluate: Evaluate | None = None
+    # The recurrent or decoder models whose export is an encoder and a one-token step:
+    # a function(folder) -> bool telling such a folder apart (by its files).
+    exports_decoder: Callable[[str], bool] | None = None
+    # Hand-written commands: {name: (module, summary)}; the module defines a Click command
+    # named like the command (dashes as underscores).
+    commands: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def command_table(self) -> dict[str, tuple[str, str]]:
+        """{command: (where it comes from, summary)} in the order --help lists them;
+        "verbs" for the generated ones."""
+        found = {}
+        for verb in (*self.predict, self.train, self.evaluate):
+            if verb is not None and getattr(verb, "cli", True):
+                found[verb.command] = ("verbs", verb.summary)
+        found.update(self.commands)
+        return found

@@ -124,7 +124,7 @@ class Trainer:
         )
         log = _HistoryLog(os.path.join(self.workdir, "history.json"))
         extra = [backup, log, keras.callbacks.TerminateOnNaN()]
-        if self.config.patience is not None and (validation is not None or not monitor.startswith("val_")):
+        if self.config.patience and (validation is not None or not monitor.startswith("val_")):
             extra.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=self.config.patience,
                                                        restore_best_weights=True))
         if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):

@@ -32,6 +32,7 @@ class TrainConfig:
     resume: bool = setting(False, "Continue an interrupted run from its checkpoint.", flags=("--resume",))
     # Also checkpoint every N steps, for epochs long enough that losing one hurts.
     checkpoint_steps: int | None = setting(None, "Also checkpoint every N steps (for long epochs).", min=1)
-    # Early stopping patience in epochs on the validation loss; None disables it. Each
-    # task's command sets its own (--patience), so this one has no option of its own.
-    patience: int | None = setting(3, min=0, cli=False)
+    # Early stopping: epochs without a better validation figure; 0 or None never stops
+    # early. Each task's description gives its own default (dlkit.core.task.Train.patience).
+    patience: int | None = setting(3, "Stop after this many epochs without a better validation figure "
+                                   "(0: never stop early).", min=0)

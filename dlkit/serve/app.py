@@ -22,6 +22,7 @@ import tempfile
 from concurrent.futures import Future
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -31,7 +32,7 @@ from starlette.exceptions import HTTPException
 
 from dlkit import __version__
 from dlkit.core.inputs import Item, shown
-from dlkit.core.output import json_line
+from dlkit.core.records import json_line
 from dlkit.serve.batching import Batcher
 from dlkit.serve.limits import ServeConfig
 from dlkit.serve.models import SERVED
@@ -149,7 +150,7 @@ def _image_route(app: FastAPI, name: str, batcher: Batcher, config: ServeConfig,
             records = await _answer(batcher, items, config)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-        return _records(records if name != "stylize" else [_png(r) for r in records])
+        return _records([_png(r) for r in records])
 
     route.__name__ = name.replace("-", "_")
     app.post(f"/api/{name}", summary=SERVED[name].summary, tags=["images"])(route)
@@ -210,9 +211,9 @@ async def _answer(batcher: Batcher, items: list[Item], config: ServeConfig) -> l
 
 
 def _png(record: dict) -> dict:
-    """A stylize record with its image as a PNG data URL (JSON has no arrays of pixels
-    a browser can show)."""
-    if "image" not in record:
+    """A record holding a picture (a stylizer's "image" array) with it as a PNG data URL
+    (JSON has no arrays of pixels a browser can show)."""
+    if not isinstance(record.get("image"), np.ndarray):
         return record
     buffer = io.BytesIO()
     Image.fromarray(record["image"].clip(0, 255).astype("uint8")).save(buffer, "PNG")

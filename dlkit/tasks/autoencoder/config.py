@@ -47,13 +47,31 @@ class Config:
     epochs: int = setting(20, min=1)
     batch_size: int = setting(128, min=1, flags=("-b", "--batch-size"))
     # Adam's usual step; autoencoders on pixels train stably with it.
-    learning_rate: float = setting(1e-3, min=0, min_open=True, flags=("--lr",))
+    learning_rate: float = setting(1e-3, min=0, min_open=True, aliases=("--lr",))
     # Share of the images held out for validation (early stopping and the reported
     # errors) when IMAGES is not a split layout (train/ plus validation/, val/ or test/).
     val_split: float = setting(0.1, "Share of IMAGES held out for validation, unless IMAGES is split into "
                                "train/ and validation/, val/ or test/.", min=0, max=0.5, min_open=True)
     # Which images are held out: fixed apart from --seed, so runs compare on the same images.
     split_seed: int = setting(0, cli=False)
+
+
+@dataclass
+class ReconstructConfig:
+    # 0: plain reconstruction; a denoising model is judged on inputs as noisy as its training's.
+    noise: float = setting(0.0, "Corrupt each image with Gaussian noise of this std (pixels 0..1, clipped) "
+                           "before reconstructing it.", min=0, max=1)
+    # Fixed: reruns corrupt alike, so their errors compare.
+    seed: int = setting(0, "Seed of the noise: reruns corrupt alike.")
+    batch_size: int = setting(64, min=1, flags=("-b", "--batch-size"))
+
+
+@dataclass
+class GridConfig:
+    # The picture is what shows a denoiser at work; written only when asked.
+    grid: str | None = setting(None, "Also draw the first --grid-images images, corrupted and reconstructed, "
+                               "to this PNG.", flags=("-o", "--output"), output=(".png",))
+    grid_images: int = setting(16, "How many images the grid shows (the first ones).", min=1)
 
 
 def check(config: Config) -> Config:

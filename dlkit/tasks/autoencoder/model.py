@@ -25,6 +25,7 @@ from dlkit.core.inputs import expand_paths
 from dlkit.core.runtime import keras, tf
 from dlkit.core.task import Run
 from dlkit.core.training import ProgressBar, TrainConfig, Trainer
+from dlkit.engines import EngineConfig, predictions
 from dlkit.tasks.autoencoder.config import Config, check, default_size
 from dlkit.vision.encoders import ENCODER
 from dlkit.vision.folders import split_layout
@@ -276,6 +277,30 @@ def load(path: str, noise: float = 0.0, seed: int = 0, batch_size: int = 64, kee
     if path is None:
         raise DlkitError("dlkit ships no autoencoder; pass --model PATH (train one with dlkit train-autoencoder)")
     return Autoencoder(modelio.load_model(path), path, noise, seed, batch_size, keep)
+
+
+def reconstruct(items, model: str, settings: dict | None = None, engine: EngineConfig = EngineConfig(),
+                events: Events = SILENT):
+    """The records of `dlkit reconstruct` ({"input", "error_mse", "noisy_input_mse"}):
+    load(model, **settings).predict(items) here or on Ray; with settings["grid"] a PNG
+    path, here, drawing the first settings["grid_images"] images to it at the end."""
+    settings = dict(settings or {})
+    grid, count = settings.pop("grid", None), settings.pop("grid_images", 16)
+    if grid is None:
+        yield from predictions("dlkit.tasks.autoencoder.model:load", {"path": model, **settings}, items, engine,
+                               settings.get("batch_size", 64), events)
+        return
+    files.check_output(grid, suffixes=(".png",), what="grid picture")
+    if engine.engine != "local":
+        raise DlkitError("--output draws the grid from this process: use it with --engine local")
+    predictor = load(model, keep=count, **settings)
+    yield from predictor.predict(items)
+    if predictor.kept:
+        write_grid(predictor.kept, grid, noisy=predictor.noise > 0)
+        events.message(f"{len(predictor.kept)} images, {'corrupted and ' if predictor.noise else ''}"
+                       f"reconstructed -> {grid}")
+    else:
+        events.warning(f"{grid}: no image was reconstructed, so no grid was drawn")
 
 
 def evaluate(images: "str | list[str]", model: "str | Autoencoder", noise: float = 0.0, seed: int = 0,

@@ -29,13 +29,12 @@ class Config:
     coverage: float = setting(1.0, "Weight of the penalty that spreads attention over the image (0: off).", min=0)
     batch_size: int = setting(64, "Captions per training step.", min=1, flags=("-b", "--batch-size"))
     epochs: int = setting(20, "Most epochs to train.", min=1)
-    learning_rate: float = setting(1e-3, "Adam's learning rate.", min=0, min_open=True, flags=("--lr",))
+    learning_rate: float = setting(1e-3, "Adam's learning rate.", min=0, min_open=True, aliases=("--lr",))
     # What picks the best epoch, stops training and halves the learning rate: bleu4
     # (greedy captions of the validation images, the figure captioners are judged by) or
     # the validation loss.
     monitor: str = setting("bleu4", "Validation figure that keeps the best epoch, stops training and halves "
                            "the learning rate.", choices=MONITORS)
-    patience: int = setting(3, "Early stopping: epochs without a better --monitor figure.", min=1)
     lr_patience: int = setting(1, "Epochs without a better --monitor figure before the learning rate halves.",
                                min=1)
     beam_size: int = setting(3, "1: greedy decoding.", min=1)
@@ -48,3 +47,24 @@ class Config:
     test_fraction: float = setting(0.1, min=0, max=0.4, cli=False)
     # Set from --seed (0 without it), so that a model folder records how it was made.
     seed: int = setting(0, cli=False)
+
+
+@dataclass
+class TrainData:
+    # Features of a dataset's photos are computed once and reused by every later run.
+    cache_dir: str | None = setting(None, "Where image features are cached [default: $DLKIT_CACHE or "
+                                    "~/.cache/dlkit].")
+
+
+@dataclass
+class AttentionMap:
+    # One picture per word of one caption: more images would need a picture each.
+    attention_map: str | None = setting(None, "Draw, for each word, where the model looked (PNG; one image "
+                                        "only).", output=(".png",))
+
+
+@dataclass
+class EvaluateConfig:
+    # The test split is what published captioners report on.
+    split: str = setting("test", choices=("test", "val", "train"))
+    samples: int = setting(5, "Example captions to show.", min=0)

@@ -23,6 +23,8 @@ from dlkit.core.inputs import Item, as_items
 from dlkit.core.runtime import keras, tf
 from dlkit.core.task import Predictor, Run
 from dlkit.core.training import TrainConfig, Trainer, steps_in, summary
+from dlkit.engines import EngineConfig, predictions
+from dlkit.tasks.captioner import TASK
 from dlkit.tasks.captioner.config import Config
 from dlkit.tasks.captioner.data import BOS, EOS, FeatureCache, make_dataset, read_dataset, words
 from dlkit.tasks.captioner.layers import AttentionCoverage
@@ -108,7 +110,7 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
     vocab = Vocabulary([BOS, EOS] + vocab.tokens[2:])
     events.message(f"{len(train_images)} training and {len(val)} validation images, "
                    f"vocabulary of {len(vocab)} words")
-    trainer = Trainer(train_config or TrainConfig(seed=config.seed, patience=config.patience), output, events)
+    trainer = Trainer(train_config or TrainConfig(seed=config.seed, patience=TASK.train.patience), output, events)
     train_data = make_dataset(train_images, features, vocab, config, shuffle=True)
     val_data = make_dataset(val, features, vocab, config, shuffle=False)
     regions, channels = next(iter(features.values())).shape
@@ -228,7 +230,7 @@ def _sentence(tokens: list[str]) -> str:
 def load(path: str | None = None, beam_size: int | None = None, cache_dir: str | None = None) -> Captioner:
     """A captioner folder written by train(); None: the one dlkit ships. `cache_dir`:
     store the features of new photos there (see Captioner)."""
-    folder = path or modelio.pretrained_path("captioning")
+    folder = path or modelio.pretrained_path("captioner")
     config, saved = modelio.read_folder(folder, "captioner", "train-captioner", Config,
                                         files=("model.keras", "vocab.json"))
     vocab_path = os.path.join(folder, "vocab.json")
@@ -239,6 +241,21 @@ def load(path: str | None = None, beam_size: int | None = None, cache_dir: str |
 
 
 # ---- Evaluation ------------------------------------------------------------------------
+
+def caption(items, model: str | None = None, settings: dict | None = None, engine: EngineConfig = EngineConfig(),
+            events: Events = SILENT):
+    """The records of `dlkit caption`: load(model, **settings).predict(items) here or on
+    Ray; with settings["attention_map"] a PNG path, the one image's record with its
+    attention map drawn there."""
+    settings = dict(settings or {})
+    picture = settings.pop("attention_map", None)
+    if picture is None:
+        return predictions("dlkit.tasks.captioner.model:load", {"path": model, **settings}, items, engine, 32, events)
+    items = list(as_items(items))
+    if len(items) != 1:
+        raise DlkitError("--attention-map draws one image: give exactly one IMAGE")
+    return [load(model, **settings).predict_with_attention(items[0], picture)]
+
 
 def bleu_scores(hypotheses: list[str], references: list[list[str]]) -> dict:
     """Corpus BLEU-1..4 (0..1) against every reference caption, lower-cased."""

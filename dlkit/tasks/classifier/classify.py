@@ -16,10 +16,11 @@ import numpy as np
 
 from dlkit.core import files, layers, modelio
 from dlkit.core.errors import DlkitError
+from dlkit.core.events import SILENT, Events
 from dlkit.core.inputs import Item, as_items
 from dlkit.core.runtime import keras
+from dlkit.engines import EngineConfig, predictions
 from dlkit.tasks.classifier.config import ClassifyConfig
-from dlkit.tasks.classifier.layers import LabelHead
 from dlkit.vision import backbones, saliency
 from dlkit.vision.images import ImagePredictor, try_load_image
 
@@ -48,10 +49,12 @@ class Classifier(ImagePredictor):
         return results
 
 
-def heads_of(model: "keras.Model") -> list[LabelHead]:
-    """The LabelHead layers of a model trained with labels (multitask.train), in output
-    order ([] for any other model)."""
-    return [layer for layer in model.layers if isinstance(layer, LabelHead)]
+def heads_of(model: "keras.Model") -> list[layers.ClassNames]:
+    """The heads of a model trained with labels (multitask.train): the ClassNames layer of
+    each of its outputs (a dict), in output order ([] for any other model)."""
+    if not isinstance(model.output, dict):
+        return []
+    return [layer for layer in model.layers if isinstance(layer, layers.ClassNames)]
 
 
 class HeadsClassifier(ImagePredictor):
@@ -79,6 +82,23 @@ class HeadsClassifier(ImagePredictor):
                     record[head.name], record[f"{head.name}_score"] = head.names[best], round(float(row[best]), 6)
             records.append(record)
         return records
+
+
+def classify(items, model: str | None = None, settings: dict | None = None, engine: EngineConfig = EngineConfig(),
+             events: Events = SILENT):
+    """The records of `dlkit classify`: load(model, **settings).predict(items) here or
+    on Ray; with settings["saliency_dir"], here, each with its Grad-CAM heat-map written
+    to that folder (see with_saliency)."""
+    settings = dict(settings or {})
+    folder = settings.pop("saliency_dir", None)
+    config = settings.get("config") or ClassifyConfig()
+    if folder is None:
+        return predictions("dlkit.tasks.classifier.classify:load", {"path": model, **settings}, items, engine,
+                           config.batch_size, events)
+    if engine.engine != "local" or engine.output_dir:
+        raise DlkitError("--saliency writes the heat-maps from this process: use it with --engine local "
+                         "(and no --output-dir)")
+    return with_saliency(load(model, **settings), items, folder)
 
 
 def with_saliency(classifier: Classifier, items: Iterable, folder: str) -> Iterator[dict]:

@@ -68,7 +68,8 @@ class TrainClassifierConfig:
     # 32 fits a CPU's cache and is the usual default for small data sets.
     batch_size: int = setting(32, min=1, flags=("-b", "--batch-size"))
     # None: 1e-3 for Adam, 1e-2 for SGD, each optimizer's usual starting point.
-    lr: float | None = setting(None, "Learning rate [default: 1e-3 Adam, 1e-2 SGD].", min=0, min_open=True)
+    lr: float | None = setting(None, "Learning rate [default: 1e-3 Adam, 1e-2 SGD].", min=0, min_open=True,
+                               flags=("--learning-rate",), aliases=("--lr",))
     # Adam needs no tuning; SGD with momentum is the classic recipe for CNNs from scratch.
     optimizer: str = setting("adam", "adam, or sgd with momentum 0.9.", choices=OPTIMIZERS)
     # Nesterov-free classical momentum, as in the AlexNet/VGG/ResNet papers.
@@ -123,3 +124,30 @@ def check(config: TrainClassifierConfig) -> TrainClassifierConfig:
 
 # The task interface's Config: what `train` trains (ClassifyConfig sets up `load`'s predictor).
 Config = TrainClassifierConfig
+
+
+@dataclass
+class Saliency:
+    # Heat-maps cost a gradient pass per photo: only when asked.
+    saliency_dir: str | None = setting(None, "Also write a Grad-CAM heat-map PNG of each image's label to this "
+                                       "folder; records name it.", flags=("--saliency",), output="dir")
+
+
+@dataclass
+class TrainData:
+    # A CSV of labels serves multi-label and multi-task data, which class folders cannot.
+    labels: str | None = setting(None, "A CSV (image, then one column per task) instead of class folders: "
+                                 "multi-label and multi-task heads on one frozen backbone.", path="file")
+    # None: every column's loss counts alike.
+    task_weights: str | None = setting(None, "With --labels: weight of each column's loss, COLUMN=W,... "
+                                       "[default: 1 each].")
+
+
+@dataclass
+class EvaluateConfig:
+    # Beside the model by default, where the training curves are.
+    confusion_png: str | None = setting(None, "Where to write the confusion-matrix PNG [default: "
+                                        "MODEL.confusion.png].", flags=("--confusion",), output=(".png",))
+    labels: str | None = setting(None, "For a model trained with --labels: a CSV of the same columns naming "
+                                 "images in DATA_DIR.", path="file")
+    batch_size: int = setting(32, min=1, flags=("-b", "--batch-size"))

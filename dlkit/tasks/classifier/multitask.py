@@ -14,7 +14,7 @@ per label, a threshold per label chosen on the validation images (the one with t
 F1). Any other column is single-label: a softmax over its values. The heads read one
 shared trainable layer on the backbone's pooled features, computed once (each image plus
 augmented views), and train with a loss per head weighted by `weights`; the saved model
-takes raw pixels like any dlkit classifier and names each head's labels in a LabelHead
+takes raw pixels like any dlkit classifier and names each head's labels in a ClassNames
 layer.
 """
 
@@ -24,15 +24,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dlkit.core import files, training
+from dlkit.core import files, metrics, training
 from dlkit.core.errors import DlkitError
 from dlkit.core.events import SILENT, Events
+from dlkit.core.layers import ClassNames
 from dlkit.core.runtime import keras, tf
 from dlkit.core.task import Run
 from dlkit.core.training import ProgressBar, TrainConfig, Trainer
 from dlkit.tasks.classifier.classify import HeadsClassifier
 from dlkit.tasks.classifier.config import CLASSIC, TrainClassifierConfig, check
-from dlkit.tasks.classifier.layers import LabelHead
 from dlkit.tasks.classifier.networks import build_model, default_image_size
 from dlkit.tasks.classifier.training import ImageSet, decode_all, default_lr, view_count, view_features
 
@@ -225,7 +225,7 @@ def multi_label_scores(predicted: np.ndarray, targets: np.ndarray) -> dict:
 
 def _assemble(extractor, heads_model, columns: list[Column], thresholds: dict) -> "keras.Model":
     """Pixels in, each head's probabilities out (named by its column), each through a
-    LabelHead naming its labels (and thresholds), so the file labels photos alone."""
+    ClassNames layer naming its labels (and thresholds), so the file labels photos alone."""
     trained = heads_model.get_layer("shared")
     shared = keras.layers.Dense(SHARED_UNITS, activation="relu", name="shared")
     features = shared(extractor.output)
@@ -237,15 +237,17 @@ def _assemble(extractor, heads_model, columns: list[Column], thresholds: dict) -
                                   name=f"{c.name}_probabilities")
         probabilities = copy(features)
         copy.set_weights(dense.get_weights())
-        outputs[c.name] = LabelHead(c.labels, c.multi, thresholds.get(c.name), name=c.name)(probabilities)
+        outputs[c.name] = ClassNames(c.labels, c.multi, thresholds.get(c.name), name=c.name)(probabilities)
     return keras.Model(extractor.input, outputs, name="dlkit_heads")
 
 
 # ---- Predicting and evaluating ---------------------------------------------------------
 
 def evaluate(image_dir: str, labels: str, model: "str | HeadsClassifier", events: Events = SILENT) -> dict:
-    """Each head's scores on the images of a labels CSV (columns named like the heads):
-    accuracy for a single-label head, F1 and exact match for a multi-label one."""
+    """Each head's scores on the images of a labels CSV (columns named like the heads),
+    under "heads": for a single-label head, dlkit.core.metrics.classification's record
+    (examples, accuracy, macro_f1, per_class, confusion_matrix, labels: the head's);
+    micro_f1, macro_f1 and exact_match for a multi-label one."""
     from dlkit.core import modelio
 
     predictor = model if isinstance(model, HeadsClassifier) else HeadsClassifier(modelio.load_model(model), model)
@@ -277,8 +279,7 @@ def evaluate(image_dir: str, labels: str, model: "str | HeadsClassifier", events
                     predicted[row, index[label]] = True
             scores[head.name] = multi_label_scores(predicted, actual)
         else:
-            truth = [column.labels[column.targets[i]] for i in good]
-            scores[head.name] = {"accuracy": round(float(np.mean([records[i][head.name] == t
-                                                                  for i, t in zip(good, truth)])), 6)}
+            scores[head.name] = metrics.classification([column.labels[column.targets[i]] for i in good],
+                                                       [records[i][head.name] for i in good], head.names)
     return {"input": image_dir, "labels": labels, "model": predictor.source, "images": len(good),
             "heads": scores}

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dlkit.core import files, plots, training
+from dlkit.core import files, metrics, plots, training
 from dlkit.core.errors import DlkitError, ItemError
 from dlkit.core.events import SILENT, Events, warn_all
 from dlkit.core.runtime import keras, tf
@@ -252,7 +252,7 @@ PROBE_C = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1)
 # training images instead: 4 validation photos cannot tell 5 values of C apart.
 PROBE_MIN_VALIDATION = 100
 # The probe's C when no score can choose one: what cross-validation picked most often
-# for 10-20 photos a class (tasks/train-classifier/results/fewshot.jsonl).
+# for 10-20 photos a class (tasks/classifier/results/fewshot.jsonl).
 DEFAULT_C = 1e-4
 
 
@@ -308,7 +308,7 @@ def _probe_fit(C: float, x: np.ndarray, y: np.ndarray):
     """A linear SVM (one-vs-rest, squared hinge: what train-svm fits) on standardized
     features. It is the probe rather than a logistic regression because it generalizes
     better from few images far from ImageNet's: on 10 MNIST digits a class, 0.73-0.75
-    held-out accuracy against 0.68-0.69 at every C (tasks/train-classifier/README.md)."""
+    held-out accuracy against 0.68-0.69 at every C (tasks/classifier/README.md)."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
@@ -487,45 +487,29 @@ def _concatenate(first: dict, second: dict) -> dict:
 
 def evaluate(data: str, model: "str | Classifier | None" = None, confusion_png: str | None = None,
              batch_size: int = 32, events: Events = SILENT) -> dict:
-    """Accuracy and macro precision/recall of a classifier on the class folders in
-    `data`, with "per_class": one record per class the folder has images of. `model`: a
-    .keras path, a loaded Classifier, or None for the ImageNet classifier (folders named
-    by ImageNet labels). Writes a confusion-matrix PNG (default: beside the model,
-    <model>.confusion.png). `batch_size` applies to a model that is not loaded yet."""
+    """A classifier's scores on the class folders in `data`: dlkit.core.metrics.classification's
+    record (examples, accuracy, macro_f1, per_class {class: precision, recall, f1, support},
+    confusion_matrix, labels: the classes that are a folder or a prediction here, in the
+    model's order) with "input", "model", "macro_precision", "macro_recall" and
+    "confusion_plot": the confusion-matrix PNG it draws (default: beside the model,
+    <model>.confusion.png). `model`: a .keras path, a loaded Classifier, or None for the
+    ImageNet classifier (folders named by ImageNet labels). `batch_size` applies to a
+    model that is not loaded yet."""
     classifier = model if isinstance(model, Classifier) else load(model, ClassifyConfig(batch_size=batch_size))
     names = classifier.labels
     if names is None:
         raise DlkitError(f"{classifier.source}: no class names in the model (train it with dlkit train-classifier)")
+    confusion_png = files.check_output(confusion_png or os.path.splitext(classifier.source)[0] + ".confusion.png",
+                                       what="confusion-matrix picture")
     images = load_folder(data, classifier.input_size, names, events)
     step = classifier.batch_size
     probabilities = np.concatenate([classifier.outputs(images.images[i:i + step])
                                     for i in range(0, len(images), step)])
     predicted = probabilities.argmax(axis=1)
-    k = len(names)
-    matrix = np.zeros((k, k), dtype=np.int64)
-    np.add.at(matrix, (images.labels, predicted), 1)
-    per_class = []
-    for i, name in enumerate(names):
-        support = int(matrix[i].sum())
-        if not support:
-            continue  # a class this folder has no images of: nothing to measure
-        per_class.append({"input": os.path.join(data, name), "class": name, "images": support,
-                          "precision": _ratio(matrix[i, i], matrix[:, i].sum()),
-                          "recall": _ratio(matrix[i, i], support)})
-    confusion_png = confusion_png or os.path.splitext(classifier.source)[0] + ".confusion.png"
-    present = [i for i in range(k) if matrix[i].sum() or matrix[:, i].sum()]
-    plots.confusion_matrix(matrix[np.ix_(present, present)], [names[i] for i in present], confusion_png,
-                           title=f"{os.path.basename(classifier.source)} on "
-                                 f"{os.path.basename(os.path.abspath(data))}")
-    return {
-        "input": data, "model": classifier.source, "images": len(images),
-        "accuracy": _ratio(np.trace(matrix), matrix.sum()),
-        "macro_precision": round(float(np.mean([c["precision"] for c in per_class])), 6),
-        "macro_recall": round(float(np.mean([c["recall"] for c in per_class])), 6),
-        "confusion_matrix": confusion_png,
-        "per_class": per_class,
-    }
+    scores = metrics.classification([names[i] for i in images.labels], [names[i] for i in predicted], names,
+                                    plot=confusion_png, keep_absent=False,
+                                    title=f"{os.path.basename(classifier.source)} on "
+                                          f"{os.path.basename(os.path.abspath(data))}")
+    return {"input": data, "model": classifier.source, **scores,
+            "macro_precision": metrics.macro(scores, "precision"), "macro_recall": metrics.macro(scores, "recall")}
 
-
-def _ratio(a, b) -> float:
-    return round(float(a) / float(b), 6) if b else 0.0

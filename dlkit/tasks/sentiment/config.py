@@ -83,14 +83,38 @@ class Config:
                             "probabilities.", min=1)
     # CSV/TSV/JSON Lines column names; None: detected from the header (see TEXT_COLUMNS).
     text_col: str | None = setting(None, "CSV/TSV/JSON Lines column with the texts "
-                                   "[default: detected: text, sentence, review, ...].")
+                                   "[default: detected: text, sentence, review, ...].",
+                                   flags=("--text-field",), aliases=("--text-col",))
     label_col: str | None = setting(None, "CSV/TSV/JSON Lines column with the labels "
-                                    "[default: detected: label, sentiment, class, ...].")
+                                    "[default: detected: label, sentiment, class, ...].",
+                                    flags=("--label-field",), aliases=("--label-col",))
     # Names for the sorted data labels ("negative,positive"); None: 0/1 become
     # negative/positive, any other labels are kept as they are.
     label_names: tuple[str, ...] | None = setting(None, "Names for the sorted data labels, comma-separated, e.g. "
                                                   "negative,positive [default: 0/1 become negative/positive, "
                                                   "other labels are kept].")
+
+
+@dataclass
+class TrainData:
+    # A separate labelled file measures transfer better than a share of DATA; None: hold
+    # out Config.validation_split of DATA.
+    validation: str | None = setting(None, "Labelled data for validation and early stopping "
+                                     "[default: 10% of DATA held out].", path="any")
+
+
+@dataclass
+class PredictConfig:
+    # Texts are short: 256 a batch keeps the model busy and a pipe's answers prompt.
+    batch_size: int = setting(256, "Texts per batch; with -, results for each batch are written as it "
+                              "completes.", min=1, flags=("-b", "--batch-size"))
+
+
+@dataclass
+class EvaluateConfig:
+    batch_size: int = setting(256, "Texts per batch.", min=1, flags=("-b", "--batch-size"))
+    # The matrix is printed on stderr anyway; a picture only when asked.
+    plot: str | None = setting(None, "Also draw the confusion matrix to this PNG.", output=(".png",))
 
 
 def check(config: Config) -> Config:

@@ -120,8 +120,8 @@ def _read_table(path: str, text_col: str | None, label_col: str | None, events: 
     header_line = first[1]
     delimiter = "\t" if path.lower().endswith(".tsv") or "\t" in header_line else ","
     header = next(csv.reader([header_line], delimiter=delimiter))
-    text_key = _pick_column(header, text_col, TEXT_COLUMNS, "text", path, "--text-col")
-    label_key = _pick_column(header, label_col, LABEL_COLUMNS, "label", path, "--label-col")
+    text_key = _pick_column(header, text_col, TEXT_COLUMNS, "text", path, "--text-field")
+    label_key = _pick_column(header, label_col, LABEL_COLUMNS, "label", path, "--label-field")
     # TSV files (SST-2, GLUE) do not quote: a quote mark in a sentence is just a character.
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     rows = csv.DictReader((text for _, text in lines), fieldnames=header, delimiter=delimiter, quoting=quoting)
@@ -146,8 +146,8 @@ def _read_jsonl(path: str, text_col: str | None, label_col: str | None, events: 
     if not records:
         raise DlkitError(f"{path}: no JSON objects found")
     keys = list(dict.fromkeys(k for r in records[:100] for k in r))
-    text_key = _pick_column(keys, text_col, TEXT_COLUMNS, "text", path, "--text-col")
-    label_key = _pick_column(keys, label_col, LABEL_COLUMNS, "label", path, "--label-col")
+    text_key = _pick_column(keys, text_col, TEXT_COLUMNS, "text", path, "--text-field")
+    label_key = _pick_column(keys, label_col, LABEL_COLUMNS, "label", path, "--label-field")
     return _collect(path, ((r.get(text_key), r.get(label_key)) for r in records), events)
 
 

@@ -26,6 +26,7 @@ from dlkit.core.config import load as load_config
 from dlkit.core.errors import DlkitError, ItemError
 from dlkit.core.events import SILENT, Events
 from dlkit.core.layers import ClassNames, class_names
+from dlkit.core.metrics import classification
 from dlkit.core.runtime import keras, tf
 from dlkit.core.task import Predictor, Run
 from dlkit.core.training_config import TrainConfig
@@ -121,7 +122,7 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
         raise DlkitError(f"{data}: needs at least two labels, found only {labels[0]!r}")
     if mixes_numbers_and_words(mapping):
         events.warning(f"{data}: the labels mix numbers and words ({', '.join(list(mapping)[:8])}); training "
-                       f"{len(labels)} classes (is the label column the right one? see --label-col)")
+                       f"{len(labels)} classes (is the label column the right one? see --label-field)")
     unknown = sorted(set(held_out.labels) - set(mapping))
     if unknown:
         raise DlkitError(f"{validation or data}: validation labels not in the training data: {', '.join(unknown)}")
@@ -274,15 +275,10 @@ def predict_ids(model: "keras.Model", rows: list[np.ndarray], batch_size: int) -
     return np.concatenate([np.asarray(p) for p in parts])
 
 
-def scores(truth: np.ndarray, predicted: np.ndarray, labels: list[str]) -> dict:
-    from sklearn.metrics import confusion_matrix, f1_score
-
-    classes = list(range(len(labels)))
-    return {
-        "accuracy": round(float(np.mean(truth == predicted)) if len(truth) else 0.0, 6),
-        "macro_f1": round(float(f1_score(truth, predicted, labels=classes, average="macro", zero_division=0)), 6),
-        "confusion_matrix": confusion_matrix(truth, predicted, labels=classes).tolist(),
-    }
+def scores(truth: np.ndarray, predicted: np.ndarray, labels: list[str], plot: str | None = None,
+           title: str = "") -> dict:
+    """dlkit.core.metrics.classification's record of label ids (indices into `labels`)."""
+    return classification([labels[i] for i in truth], [labels[i] for i in predicted], labels, plot, title)
 
 
 # ---- Inference -------------------------------------------------------------------------
@@ -379,21 +375,21 @@ class Sentiment(Predictor):
 def evaluate(data: str, model: "str | Sentiment | None" = None, text_col: str | None = None,
              label_col: str | None = None, batch_size: int = 256, plot: str | None = None,
              events: Events = SILENT) -> dict:
-    """Accuracy, macro-F1 and the confusion matrix (rows: true, columns: predicted) of a
-    model (a folder, None: the shipped one, or a loaded Sentiment) on labelled data (any
-    layout read_examples reads; aclImdb: test/); `plot`: also draw the matrix there."""
+    """A model's scores (a folder, None: the shipped one, or a loaded Sentiment) on
+    labelled data (any layout read_examples reads; aclImdb: test/): "data", "model" and
+    dlkit.core.metrics.classification's record (examples: the texts with a word,
+    accuracy, macro_f1, per_class, confusion_matrix with rows the true label, labels: the
+    model's); `plot`: also draw the matrix there ("confusion_plot")."""
     if plot:
         files.check_output(plot, what="plot")
     sentiment = model if isinstance(model, Sentiment) else load(model, batch_size)
     examples = read_examples(data, text_col, label_col, split="test", events=events)
-    record = {"data": data, **_score_examples(sentiment, examples)}
-    if plot:
-        plots.confusion_matrix(np.array(record["confusion_matrix"]), record["labels"], plot,
-                               title=os.path.basename(data))
+    record = {"data": data, **_score_examples(sentiment, examples, plot, title=os.path.basename(data))}
+    events.message(confusion_text(record))  # the whole matrix, which a table cell cannot show
     return record
 
 
-def _score_examples(sentiment: Sentiment, examples: Examples) -> dict:
+def _score_examples(sentiment: Sentiment, examples: Examples, plot: str | None = None, title: str = "") -> dict:
     index = {name: i for i, name in enumerate(sentiment.labels)}
     mapping = sentiment.label_map
     named = [mapping.get(label) or mapping.get(canonical(label), label) for label in examples.labels]
@@ -404,12 +400,15 @@ def _score_examples(sentiment: Sentiment, examples: Examples) -> dict:
     keep = [i for i, text in enumerate(examples.texts) if tokenize(text)]
     truth = np.array([index[named[i]] for i in keep], dtype=np.int32)
     predicted = sentiment.probabilities([examples.texts[i] for i in keep]).argmax(axis=1)
-    return {"model": sentiment.path, "examples": len(keep), **scores(truth, predicted, sentiment.labels),
-            "labels": sentiment.labels}
+    return {"model": sentiment.path, **scores(truth, predicted, sentiment.labels, plot, title)}
 
 
-def confusion_text(matrix: list[list[int]], labels: list[str]) -> str:
-    """The confusion matrix as aligned text (rows: true label, columns: predicted)."""
+def confusion_text(matrix: "list[list[int]] | dict", labels: list[str] | None = None) -> str:
+    """The confusion matrix as aligned text (rows: true label, columns: predicted): of a
+    matrix and its labels, or of an evaluation record (its "confusion_matrix" and
+    "labels")."""
+    if isinstance(matrix, dict):
+        matrix, labels = matrix["confusion_matrix"], matrix["labels"]
     width = max(8, *(len(label) + 1 for label in labels), *(len(str(v)) + 1 for row in matrix for v in row))
     buffer = io.StringIO()
     buffer.write("true \\ predicted".ljust(18) + "".join(label.rjust(width) for label in labels) + "\n")

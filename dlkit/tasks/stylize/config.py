@@ -93,7 +93,7 @@ class StylizerConfig:
     # photo takes well under a second on a CPU; quality is close at these sizes.
     width: int = setting(16, "Filters of the first layer (Johnson et al.: 32).", min=4)
     residual_blocks: int = setting(5, min=0, cli=False)
-    learning_rate: float = setting(1e-3, min=0, min_open=True, flags=("--lr",))
+    learning_rate: float = setting(1e-3, min=0, min_open=True, aliases=("--lr",))
     content_weight: float = setting(1.0, min=0)
     style_weight: float = setting(10.0, min=0)
     tv_weight: float = setting(1.0, min=0)
@@ -103,3 +103,10 @@ class StylizerConfig:
     seed: int | None = setting(None, cli=False)
     weights: str | None = setting("imagenet", cli=False)
     smooth: bool = setting(False, cli=False)
+
+
+@dataclass
+class TrainData:
+    # Any photos do: the network learns to paint content it has not seen.
+    images: str = setting(None, "Folder of training photos (any content; e.g. Flickr8k or COCO images).",
+                          path="dir")

@@ -2,13 +2,14 @@
 losses of .model to paint one style, then applied to any photo in one pass.
 
     from dlkit.tasks.stylize import StylizerConfig, load, train
-    run = train("photos/", "starry.keras", StylizerConfig(steps=800), style="starry.jpg")
+    run = train("starry.jpg", "starry.keras", StylizerConfig(steps=800), images="photos/")
     for record in load("starry.keras").predict(["holiday.jpg"]):
         save_image(record["image"], "painted.jpg")
 """
 
 import os
 import time
+from typing import Iterator
 
 import numpy as np
 
@@ -20,9 +21,10 @@ from dlkit.core.inputs import expand_paths
 from dlkit.core.runtime import keras, tf
 from dlkit.core.task import Predictor, Run
 from dlkit.core.training import ProgressBar, TrainConfig, Trainer
+from dlkit.engines import EngineConfig, predictions
 from dlkit.tasks.stylize.config import StylizeConfig, StylizerConfig
-from dlkit.tasks.stylize.model import (LossNetwork, fit_size, offline_advice, read_image, relative_loss, resized,
-                                       style_grams, total_variation)
+from dlkit.tasks.stylize.model import (LossNetwork, check_image_output, fit_size, offline_advice, read_image,
+                                       relative_loss, resized, save_image, style_grams, total_variation)
 from dlkit.vision import backbones
 from dlkit.vision.images import load_image
 
@@ -106,9 +108,9 @@ class PerceptualTrainer(keras.Model):
         return list(self.trackers.values())
 
 
-def train(data: str, output: str, config: StylizerConfig | None = None, train_config: TrainConfig | None = None,
-          events: Events = SILENT, *, style: str, callbacks: list | None = None) -> Run:
-    """Trains a transformation network on the photos in the folder `data` to paint like
+def train(style: str, output: str, config: StylizerConfig | None = None, train_config: TrainConfig | None = None,
+          events: Events = SILENT, *, images: str, callbacks: list | None = None) -> Run:
+    """Trains a transformation network on the photos in the folder `images` to paint like
     the image `style`, with the perceptual losses of stylize(); writes it to `output`
     (.keras) atomically, and its training curves beside it. `train_config` sets
     strategy, precision and checkpoints; `callbacks` go to Keras' fit. The Run's summary
@@ -122,7 +124,7 @@ def train(data: str, output: str, config: StylizerConfig | None = None, train_co
     painting = resized(painting, fit_size(painting.shape[1], painting.shape[0], config.style_size))
     steps_per_epoch = min(config.steps, config.steps_per_epoch)
     epochs = max(1, config.steps // steps_per_epoch)
-    dataset = _training_images(data, config.image_size, config.batch_size, config.seed).take(steps_per_epoch)
+    dataset = _training_images(images, config.image_size, config.batch_size, config.seed).take(steps_per_epoch)
     with trainer.scope():
         network = LossNetwork(config.backbone, smooth=config.smooth, weights=config.weights)
         targets = [t.numpy() for t in style_grams(network, [painting], [1.0])]
@@ -197,3 +199,35 @@ def load(path: str | None = None, size: int = StylizeConfig.size, max_size: int 
     """The fast stylizer in the .keras file `path` (written by train / dlkit
     train-stylizer); None: the one dlkit ships, if any."""
     return FastStylizer(modelio.load_model(path or modelio.pretrained_path("stylize")), size, max_size)
+
+
+def stylize_files(paths: list[str], output: str, model: str | None = None, size: int = StylizeConfig.size,
+                  max_size: int = StylizeConfig.max_size, engine: EngineConfig = EngineConfig(),
+                  events: Events = SILENT) -> Iterator[dict]:
+    """What `dlkit stylize --model` does: each photo of `paths` through the fast stylizer
+    `model` (here, or on Ray's workers), written into the folder `output` (as NAME.jpg)
+    when there are several or `output` is a folder, else to the image `output`; one
+    record per photo {"input", "output", ...}, or an error record. The outputs are
+    checked now; the model is loaded when the first record is asked for."""
+    many = len(paths) > 1 or output.endswith(os.sep) or os.path.isdir(output)
+    if many:
+        files.check_output(output, folder=True, what="output folder")
+    else:
+        check_image_output(output)
+
+    def records():
+        painted = predictions("dlkit.tasks.stylize.fast:load", {"path": model, "size": size, "max_size": max_size},
+                              paths, engine, FastStylizer.batch_size, events)
+        if many:
+            os.makedirs(output, exist_ok=True)
+        with events.progress(len(paths), "stylizing") as advance:
+            for path, record in zip(paths, painted):
+                if "error" not in record:
+                    target = os.path.join(output, os.path.splitext(os.path.basename(path))[0] + ".jpg") if many \
+                        else output
+                    save_image(record.pop("image"), target)
+                    record = {"input": record.pop("input"), "output": target, **record}
+                yield record
+                advance()
+
+    return records()

@@ -386,3 +386,24 @@ def _inverse_hessian_times(grad: np.ndarray, pairs: list) -> np.ndarray:
     for (s, y, rho), alpha in zip(pairs, reversed(alphas)):
         q += (alpha - rho * (y @ q)) * s
     return q
+
+
+def stylize_to(content: str, styles: list[str], output: str, config: StylizeConfig | None = None,
+               events: Events = SILENT, save_every: int | None = None) -> dict:
+    """What `dlkit stylize CONTENT STYLE... -o OUTPUT` does: stylize() written to the
+    image `output` (checked before any work), and also to OUTPUT-NNNN.ext every
+    `save_every` evaluations; returns the record {"input", "output", "styles", sizes,
+    iterations, seconds, losses}."""
+    check_image_output(output)
+    stem, suffix = os.path.splitext(output)
+
+    def save_image_at(i: int, image: np.ndarray) -> None:
+        if i % save_every == 0:
+            save_image(image, f"{stem}-{i:04d}{suffix}")
+
+    image, report = stylize(content, styles, config, events, on_image=save_image_at if save_every else None)
+    save_image(image, output)
+    return {"input": content, "output": output, "styles": styles, "width": report.size[0],
+            "height": report.size[1], "iterations": report.iterations, "seconds": round(report.seconds, 2),
+            "first_loss": round(report.history[0], 4),
+            **{f"{k}_loss": round(v, 5) for k, v in report.losses.items()}}

@@ -1,25 +1,19 @@
-"""The SVM task's commands: extract-features, train-svm, predict-svm.
-
-Their settings are the fields of .config (options(...) and from_params); the models are
-imported inside each command, so `--help` needs no TensorFlow.
-"""
-
-import os
+"""extract-features: the SVM task's one hand-written command (it writes a features file,
+not records). Its settings are FeaturesConfig's fields; the models are imported when it
+runs, so `--help` needs no TensorFlow."""
 
 import click
 
-from dlkit.cli import common
-from dlkit.cli.common import device_option, handle_errors, output_options, start
-from dlkit.core import output
+from dlkit.cli import common, output
+from dlkit.cli.common import device_option, handle_errors, start
+from dlkit.core import files
 from dlkit.core.config import from_params, options
-from dlkit.core.inputs import expand_paths, iter_paths
-from dlkit.tasks.svm.config import FeaturesConfig, SVMConfig
-from dlkit.vision.folders import image_count
+from dlkit.tasks.svm.config import FeaturesConfig
 
 
 @click.command()
 @click.argument("images", nargs=-1, required=True)
-@click.option("-o", "--output", "out_path", required=True, type=click.Path(dir_okay=False),
+@click.option("-o", "--output", "output_path", required=True, type=click.Path(dir_okay=False),
               help="Features file to write (.npz).")
 @options(FeaturesConfig)
 @common.engine_options
@@ -27,7 +21,7 @@ from dlkit.vision.folders import image_count
 @click.option("--verbose", is_flag=True, help="Let TensorFlow's own log messages through.")
 @device_option
 @handle_errors
-def extract_features(images, out_path, quiet, verbose, device, **params):
+def extract_features(images, output_path, quiet, verbose, device, **params):
     """Compute one CNN feature vector per image and save them to an .npz file.
 
     --model takes any .keras model from RGB pixels to vectors instead of a backbone:
@@ -44,87 +38,13 @@ def extract_features(images, out_path, quiet, verbose, device, **params):
       dlkit extract-features digits/train --model ae.keras -o codes.npz   # an autoencoder's codes
       dlkit extract-features photos/ --engine ray --workers 8 -o photos.npz
     """
-    from dlkit.core import files
-    from dlkit.tasks.svm.model import FeatureExtractor
+    from dlkit.tasks.svm.model import extract_files
 
-    files.check_output(out_path, what="features file")
+    files.check_output(output_path, what="features file")
+    events = common.events(quiet)
     start(device, quiet=quiet)
-    config = from_params(FeaturesConfig, params)
-    extractor = FeatureExtractor(config)
-    single_dir = len(images) == 1 and os.path.isdir(images[0])
-    labelled = single_dir and any(os.path.isdir(os.path.join(images[0], d)) for d in os.listdir(images[0]))
-
-    def vectors(paths):  # here, or on Ray's workers (--engine ray)
-        return common.predictions(params, "dlkit.tasks.svm:FeatureExtractor", {"config": config}, paths,
-                                  config.batch_size, quiet)
-
-    features = extractor.extract_dataset(images[0] if labelled else expand_paths(images), common.events(quiet),
-                                         predict=vectors)
+    engine = common.engine(params)
+    features = extract_files(list(images), output_path, from_params(FeaturesConfig, params), engine, events)
     for path, error in features.skipped.items():
         output.error_line(f"{path}: {error}")
-    features.save(out_path)
-    output.info(f"{len(features.paths)} feature vectors of {extractor.dimensions} values -> {out_path}"
-                + (f" ({len(set(features.labels))} classes)" if features.labels else ""))
     raise SystemExit(1 if features.skipped else 0)
-
-
-@click.command()
-@click.argument("data")
-@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder to write the SVM model to.")
-@click.option("--test", "test_data", default=None,
-              help="Held-out data (class folders or features file) for a test accuracy [default: none, or DATA's "
-                   "validation/, val/ or test/ split].")
-@options(SVMConfig)
-@options(FeaturesConfig)
-@output_options
-@device_option
-@handle_errors
-def train_svm(data, out_dir, test_data, json_lines, quiet, verbose, device, **params):
-    """Train an SVM on CNN features of DATA and save it to a folder.
-
-    DATA: a folder with one sub-folder of images per class, or a features file from
-    extract-features. C is chosen by cross-validation, then the SVM is fitted on all of
-    DATA; prints the cross-validated accuracy, and the accuracy on --test if given.
-
-    \b
-    Examples:
-      dlkit train-svm pets/train --test pets/validation -o pets-svm
-      dlkit train-svm train.npz -o pets-svm --kernel rbf
-      dlkit train-svm pets/train --backbone sobel -o sobel-svm
-    """
-    from dlkit.tasks.svm.model import train
-
-    config = from_params(SVMConfig, params)
-    start(device, config.seed, quiet)
-    run = train(data, out_dir, config, common.events(quiet), test=test_data,
-                features=from_params(FeaturesConfig, params))
-    out = output.Output(json_lines)
-    out.emit(run.summary)
-    raise SystemExit(out.close())
-
-
-@click.command()
-@click.argument("images", nargs=-1, required=True)
-@click.option("--model", "model_dir", required=True, type=click.Path(), help="Folder written by train-svm.")
-@options(FeaturesConfig, only=("batch_size",))
-@output_options
-@device_option
-@handle_errors
-def predict_svm(images, model_dir, batch_size, json_lines, quiet, verbose, device):
-    """Label IMAGES (files, globs, folders, - for stdin) with a trained SVM.
-
-    \b
-    Example:
-      dlkit predict-svm --model pets-svm holiday/*.jpg
-    """
-    from dlkit.tasks.svm.model import load
-
-    start(device, quiet=quiet)
-    predictor = load(model_dir, batch_size)
-    out = output.Output(json_lines, columns={"input": None, "label": None, "scores": None})
-    with common.events(quiet).progress(image_count(images), "classifying") as advance:
-        for record in predictor.predict(iter_paths(images)):
-            out.emit(record)
-            advance()
-    raise SystemExit(out.close())

@@ -70,3 +70,16 @@ class SVMConfig:
 
 # The task interface's Config: what `train` fits (FeaturesConfig says how images become features).
 Config = SVMConfig
+
+
+@dataclass
+class TrainData:
+    # A held-out set gives the accuracy users should expect on their own images; without
+    # one, cross-validation's is all there is.
+    test: str | None = setting(None, "Held-out data (class folders or features file) for a test accuracy "
+                               "[default: none, or DATA's validation/, val/ or test/ split].")
+
+
+@dataclass
+class PredictConfig:
+    batch_size: int = setting(32, min=1, flags=("-b", "--batch-size"))

@@ -13,18 +13,23 @@ NumPy types allowed) and config.json (classes, the feature settings, metrics).
 import functools
 import json
 import os
-from dataclasses import dataclass, field, replace
+import shutil
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Iterable
 
 import numpy as np
 
 from dlkit.core import config as settings
-from dlkit.core import files, modelio
+from dlkit.core import files, metrics, modelio
 from dlkit.core.config import validate
 from dlkit.core.errors import DlkitError
 from dlkit.core.events import SILENT, Events, warn_all
 from dlkit.core.runtime import keras
 from dlkit.core.task import Run
+from dlkit.core.inputs import expand_paths
+from dlkit.core.training import make_strategy
+from dlkit.core.training_config import TrainConfig
+from dlkit.engines import EngineConfig, predictions
 from dlkit.tasks.svm.config import SOBEL, FeaturesConfig, SVMConfig
 from dlkit.vision import backbones, encoders
 from dlkit.vision.folders import class_folders, split_layout
@@ -358,8 +363,8 @@ def search(x: np.ndarray, y: np.ndarray, config: SVMConfig, events: Events = SIL
 def fit(train: Features, config: SVMConfig | None = None, test: Features | None = None,
         events: Events = SILENT) -> SVMModel:
     """Standardize, pick C by stratified cross-validation (search), then fit the final
-    model on all of `train`. Reports the cross-validated accuracy, and the accuracy on
-    `test` when one is given."""
+    model on all of `train`. Reports the cross-validated accuracy, and the accuracy and
+    macro-F1 on `test` when one is given."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
@@ -367,6 +372,8 @@ def fit(train: Features, config: SVMConfig | None = None, test: Features | None 
     config = validate(config or SVMConfig())
     if train.labels is None:
         raise DlkitError("training features have no labels (extract them from a folder-per-class dataset)")
+    if test is not None and test.labels is None:
+        raise DlkitError("test features have no labels (extract them from a folder-per-class dataset)")
     if test is not None and source_of(test.meta) != source_of(train.meta):
         raise DlkitError(f"test features come from {source_of(test.meta)}, the training features from "
                          f"{source_of(train.meta)}")
@@ -379,33 +386,47 @@ def fit(train: Features, config: SVMConfig | None = None, test: Features | None 
         fitted = _svm(config, best_c).fit(x, y)
     if any(issubclass(w.category, ConvergenceWarning) for w in caught):
         events.warning(f"the SVM did not converge in {config.max_iter} iterations at C = {best_c:g}")
-    metrics = {"cv_accuracy": round(cv_accuracy, 4), "C": best_c,
+    classes = [str(c) for c in fitted.classes_]
+    summary = {"cv_accuracy": round(cv_accuracy, 4), "C": best_c,
                "cv_accuracy_by_C": {f"{c:g}": round(v, 4) for c, v in scores.items()},
                "train_images": int(len(y))}
-    if test is not None:
-        metrics["test_accuracy"] = round(float((fitted.predict(test.features) == np.array(test.labels)).mean()), 4)
-        metrics["test_images"] = len(test.labels)
-    return SVMModel(fitted, [str(c) for c in fitted.classes_], train.meta, metrics)
+    if test is not None:  # scored as evaluate scores a folder
+        tested = metrics.classification(test.labels, fitted.predict(test.features), classes)
+        summary.update(test_accuracy=tested["accuracy"], test_macro_f1=tested["macro_f1"],
+                       test_images=tested["examples"])
+    return SVMModel(fitted, classes, train.meta, summary)
 
 
-def train(data: "str | Features", output: str, config: SVMConfig | None = None, events: Events = SILENT, *,
-          test: "str | Features | None" = None, features: FeaturesConfig | None = None) -> Run:
+def train(data: "str | Features", output: str, config: SVMConfig | None = None,
+          training: TrainConfig | None = None, events: Events = SILENT, *, test: "str | Features | None" = None,
+          features: FeaturesConfig | None = None) -> Run:
     """Fits an SVM on `data` (a folder of class folders, a features file from
     extract-features, or Features) and writes the model folder `output`; `test` (the
     same kinds) is held out for the test accuracy. A split folder (train/ plus
     validation/, val/ or test/) trains on train/ and tests on the other. `features`: how images are turned
     into features (a features file says it itself); the test set's follow the training
-    set's. The Run's summary is the record `dlkit train-svm` prints."""
+    set's. Of `training`: the seed (of the cross-validation folds), the strategy (the
+    devices that extract features), and the checkpoint folder: the features extracted
+    from image folders are kept in `training.workdir` (default OUTPUT.ckpt) until the
+    SVM is saved, and `training.resume` reads them back instead of extracting them
+    again. The Run's summary is the record `dlkit train-svm` prints."""
     files.check_output(output, folder=True, what="SVM model")
     config = validate(config or SVMConfig())
+    training = training or TrainConfig()
+    if training.seed is not None:
+        config = replace(config, seed=training.seed)
+    workdir = training.workdir or output.rstrip(os.sep) + ".ckpt"
+    resume = training.resume or training.workdir is not None
     features = features or FeaturesConfig()
     layout = split_layout(data) if isinstance(data, str) else None
     if layout:
         data, held_out = layout[0], test if test is not None else layout[1]
         events.message(f"{os.path.dirname(data)} is split: training on {data}, testing on {held_out}")
         test = held_out
-    train_set = _features(data, features, events)
-    test_set = _features(test, extraction(train_set.meta, features.batch_size), events) if test is not None else None
+    with make_strategy(training.strategy).scope():  # the extractors' networks, on the strategy's devices
+        train_set = _checkpointed(data, features, events, os.path.join(workdir, "train.npz"), resume)
+        test_set = _checkpointed(test, extraction(train_set.meta, features.batch_size), events,
+                                 os.path.join(workdir, "test.npz"), resume) if test is not None else None
     events.message(f"training a {config.kernel} SVM on {len(train_set.paths)} images, "
                    f"{train_set.features.shape[1]} features")
     model = fit(train_set, config, test_set, events)
@@ -413,7 +434,22 @@ def train(data: "str | Features", output: str, config: SVMConfig | None = None, 
     made_by = {"features_model": train_set.meta["model"]} if train_set.meta.get("model") else \
         {"backbone": train_set.meta["backbone"]}
     summary = {"model": output, **made_by, "kernel": config.kernel, **model.metrics}
+    shutil.rmtree(workdir, ignore_errors=True)
     return Run(output, summary=summary)
+
+
+def _checkpointed(source: "str | Features", config: FeaturesConfig, events: Events, path: str,
+                  resume: bool) -> Features:
+    """_features(source), read back from the checkpoint `path` when resuming; features
+    extracted from an image folder are written there (extraction is the long part)."""
+    if resume and os.path.exists(path):
+        events.message(f"resuming: features from {path}")
+        return Features.load(path)
+    found = _features(source, config, events)
+    if isinstance(source, str) and os.path.isdir(source):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        found.save(path)
+    return found
 
 
 def _features(source: "str | Features", config: FeaturesConfig, events: Events) -> Features:
@@ -430,6 +466,37 @@ def _features(source: "str | Features", config: FeaturesConfig, events: Events) 
 
 
 # ---- Inference -------------------------------------------------------------------------
+
+def extract_files(images: list[str], output: str, config: FeaturesConfig | None = None,
+                  engine: EngineConfig = EngineConfig(), events: Events = SILENT) -> Features:
+    """What `dlkit extract-features` does: the features of `images` (one folder of class
+    folders keeps its labels; else files, globs, folders) computed here or on Ray's
+    workers, saved to the .npz `output`. Unreadable images are left out, listed in the
+    result's `skipped`."""
+    config = validate(config or FeaturesConfig())
+    files.check_output(output, what="features file")
+    extracting = FeatureExtractor(config)
+    single_dir = len(images) == 1 and os.path.isdir(images[0])
+    labelled = single_dir and any(os.path.isdir(os.path.join(images[0], d)) for d in os.listdir(images[0]))
+
+    def vectors(paths):
+        options = {k: v for k, v in asdict(config).items() if k != "model"}
+        return predictions("dlkit.tasks.svm.model:extractor", {"path": config.model, **options}, paths, engine,
+                           config.batch_size, events)
+
+    features = extracting.extract_dataset(images[0] if labelled else expand_paths(images), events, predict=vectors)
+    features.save(output)
+    events.message(f"{len(features.paths)} feature vectors of {extracting.dimensions} values -> {output}"
+                   + (f" ({len(set(features.labels))} classes)" if features.labels else ""))
+    return features
+
+
+def extractor(path: str | None = None, **options) -> FeatureExtractor:
+    """The feature extractor of `dlkit extract-features`: the .keras model at `path` (RGB
+    pixels to vectors), or the FeaturesConfig backbone (path None); `options`: the
+    other FeaturesConfig fields."""
+    return FeatureExtractor(validate(FeaturesConfig(**{**options, "model": path})))
+
 
 class SVMPredictor(FeatureExtractor):
     """Image paths in, {"label", "scores"} out: the features the SVM was trained on,
@@ -460,11 +527,10 @@ def load(path: str | None = None, batch_size: int = 32) -> SVMPredictor:
 
 
 def evaluate(data: str, model: "str | SVMPredictor | None" = None, events: Events = SILENT) -> dict:
-    """Accuracy, per-class precision/recall and the confusion matrix (rows: true) of an
-    SVM on a folder of class folders named like its classes; unusable images are
-    left out and counted."""
-    from sklearn.metrics import classification_report, confusion_matrix
-
+    """An SVM's scores on a folder of class folders named like its classes:
+    dlkit.core.metrics.classification's record (examples, accuracy, macro_f1, per_class,
+    confusion_matrix with rows the true class, labels: the SVM's classes) with "data"
+    and "skipped": the unusable images, left out."""
     predictor = model if isinstance(model, SVMPredictor) else load(model)
     classes = predictor.svm.classes
     by_class = class_folders(data, events)
@@ -485,10 +551,5 @@ def evaluate(data: str, model: "str | SVMPredictor | None" = None, events: Event
             predicted.append(record["label"])
     if not predicted:
         raise DlkitError(f"{data}: no usable images to evaluate on")
-    report = classification_report(kept_truth, predicted, labels=classes, output_dict=True, zero_division=0)
-    return {"data": data, "images": len(predicted), "skipped": skipped,
-            "accuracy": round(float(np.mean(np.array(kept_truth) == np.array(predicted))), 6),
-            "per_class": {c: {k: round(float(report[c][k]), 4) for k in ("precision", "recall", "f1-score")}
-                          for c in classes},
-            "confusion_matrix": confusion_matrix(kept_truth, predicted, labels=classes).tolist(), "labels": classes}
+    return {"data": data, **metrics.classification(kept_truth, predicted, classes), "skipped": skipped}
 

@@ -10,17 +10,77 @@
 The names below are imported on first use, so importing the package costs no TensorFlow.
 """
 
-from dlkit.core.task import lazy_exports
+import os
 
-# command: summary shown by `dlkit --help`; the commands live in .cli
-COMMANDS = {
-    "train-translator": "Train a seq2seq LSTM translator with attention on sentence pairs.",
-    "translate": "Translate sentences (English to French by default), line by line.",
-    "evaluate-translator": "sacreBLEU and chrF of a translator on held-out pairs.",
-}
+from dlkit.core.task import Argument, Evaluate, Fields, Predict, Task, Train, lazy_exports
+from dlkit.tasks.translator.config import AttentionMap, Config, EvaluateConfig, TrainData
+
+MODEL_HELP = "Translator folder [default: the shipped en->fr]."
+
+TASK = Task(
+    name="translator",
+    summary="Translate sentences.",
+    config=Config,
+    train=Train(
+        command="train-translator",
+        summary="Train a seq2seq LSTM translator with attention on sentence pairs.",
+        function="dlkit.tasks.translator.model:train",
+        data=Argument("data", required=False),
+        output="Folder to write the translator to.",
+        options=(Fields(TrainData),),
+        exclude=("beam_size",),
+        patience=3,
+        help="""Train a seq2seq translator with attention on DATA (tab-separated pairs, e.g. the
+    Tatoeba/Anki files) or on --src/--tgt aligned files.
+
+    \b
+    Examples:
+      dlkit train-translator fra.txt -o en-fr/
+      dlkit train-translator fra.txt --reverse -o fr-en/
+      dlkit train-translator --src corpus.en --tgt corpus.fr -o en-fr/ --attention bahdanau
+    """),
+    predict=(Predict(
+        command="translate",
+        summary="Translate sentences (English to French by default), line by line.",
+        load="dlkit.tasks.translator.model:load",
+        run="dlkit.tasks.translator.model:translate",
+        inputs="texts",
+        options=(Fields(Config, only=("beam_size",)),),
+        run_options=(Fields(AttentionMap),),
+        columns={"input": None, "translation": None, "score": None},
+        plain="translation",
+        model_help=MODEL_HELP,
+        serve="Translations of sentences.",
+        help="""Translate INPUTS, or - for one sentence per line from stdin: one output line per
+    input line, in order (empty lines stay empty), streamed in batches; --json gives
+    JSON Lines with scores instead of plain text, --table a table.
+
+    \b
+    Examples:
+      dlkit translate "Where is the station?"
+      dlkit translate - < english.txt > french.txt
+      dlkit translate --json "I am hungry." --attention-map hungry.png
+      dlkit translate --engine ray --address head:6379 --workers 8 - < corpus.en > corpus.fr
+    """),),
+    evaluate=Evaluate(
+        command="evaluate-translator",
+        summary="sacreBLEU and chrF of a translator on held-out pairs.",
+        function="dlkit.tasks.translator.model:evaluate",
+        options=(Fields(EvaluateConfig), Fields(Config, only=("beam_size",))),
+        model_help=MODEL_HELP,
+        help="""sacreBLEU and chrF (with their signatures) of a translator on DATA.
+
+    \b
+    Examples:
+      dlkit evaluate-translator fra.txt                   # the held-out test split
+      dlkit evaluate-translator newstest.tsv --split all --model en-fr/
+    """),
+    # A translator folder holds its SentencePiece models.
+    exports_decoder=lambda folder: os.path.exists(os.path.join(folder, "source.spm")),
+)
 
 __getattr__ = lazy_exports(__name__, {
-    "Config": "config", "train": "model", "load": "model", "evaluate": "model", "Translator": "model",
+    "train": "model", "load": "model", "evaluate": "model", "translate": "model", "Translator": "model",
     "Translation": "model", "corpus_scores": "model", "read_pairs": "data", "split_pairs": "data",
     "references": "data",
 })

@@ -26,6 +26,9 @@ from dlkit.core.events import SILENT, Events
 from dlkit.core.runtime import keras, tf
 from dlkit.core.task import Predictor, Run
 from dlkit.core.training import TrainConfig, Trainer
+from dlkit.core.inputs import as_items
+from dlkit.engines import EngineConfig, predictions
+from dlkit.tasks.translator import TASK
 from dlkit.tasks.translator.config import Config
 from dlkit.tasks.translator.data import BOS, EOS, PAD, Subwords, make_dataset, read_pairs, references, split_pairs
 from dlkit.text.tokens import pad
@@ -125,7 +128,7 @@ def train(data: str | None, output: str, config: Config | None = None, train_con
         raise DlkitError("no validation pairs: raise --val-fraction or give more data")
     events.message(f"{len(training.sources)} training, {len(validation.sources)} validation, "
                    f"{len(test.sources)} test pairs")
-    trainer = Trainer(train_config or TrainConfig(seed=config.seed, patience=config.patience), output, events)
+    trainer = Trainer(train_config or TrainConfig(seed=config.seed, patience=TASK.train.patience), output, events)
     source_words = Subwords.train(training.sources, config.vocab_size)
     target_words = Subwords.train(training.targets, config.vocab_size)
     events.message(f"subwords: {len(source_words)} source, {len(target_words)} target")
@@ -225,7 +228,7 @@ class Translator(Predictor):
 
 def load(path: str | None = None, beam_size: int | None = None) -> Translator:
     """A translator folder written by train(); None: the English->French one dlkit ships."""
-    folder = path or modelio.pretrained_path("translation")
+    folder = path or modelio.pretrained_path("translator")
     config, _ = modelio.read_folder(folder, "translator", "train-translator", Config,
                                     files=("model.keras", "source.spm", "target.spm"))
     try:
@@ -245,6 +248,24 @@ def corpus_scores(hypotheses: list[str], refs: list[list[str]]) -> dict:
     bleu, chrf = metrics.bleu(hypotheses, refs), metrics.chrf(hypotheses, refs)
     return {"bleu": round(bleu.score, 2), "chrf": round(chrf.score, 2),
             "bleu_signature": bleu.signature, "chrf_signature": chrf.signature}
+
+
+def translate(items, model: str | None = None, settings: dict | None = None,
+              engine: EngineConfig = EngineConfig(), events: Events = SILENT):
+    """The records of `dlkit translate`: load(model, **settings).predict(items) here or on
+    Ray; with settings["attention_map"] a PNG path, the one sentence's record with its
+    attention drawn there."""
+    settings = dict(settings or {})
+    picture = settings.pop("attention_map", None)
+    if picture is None:
+        return predictions("dlkit.tasks.translator.model:load", {"path": model, **settings}, items, engine, 64,
+                           events)
+    items = list(as_items(items))
+    if len(items) != 1:
+        raise DlkitError("--attention-map draws one sentence: give exactly one TEXT")
+    if items[0].error:
+        return [{"input": items[0].input, "error": items[0].error}]
+    return [load(model, **settings).predict_with_attention(items[0].value, picture)]
 
 
 def evaluate(data: str, model: "str | Translator | None" = None, split: str = "test", reverse: bool = False,

@@ -13,12 +13,13 @@ Modules: config (settings), pictures (writing pictures, feature maps) and cli, n
 which imports TensorFlow; network (filters, activations, saliency).
 """
 
-from dlkit.core.task import lazy_exports
+from dlkit.core.task import Task, lazy_exports
 
-# command: summary shown by `dlkit --help`; the commands live in .cli
-COMMANDS = {
-    "visualize": "See inside image networks: filters, activations, saliency heat-maps, feature maps.",
-}
+TASK = Task(
+    name="visualize",
+    summary="Seeing inside image networks.",
+    commands={"visualize": ("dlkit.tasks.visualize.cli", "See inside image networks: filters, activations, saliency heat-maps, feature maps.")},
+)
 
 __getattr__ = lazy_exports(__name__, {
     "Config": "config", "load": "network", "Network": "network", "filters": "network",

@@ -7,7 +7,7 @@ Each is a thin face over a function of .pictures (imported when the command runs
 import click
 
 from dlkit.cli.common import device_option, handle_errors, output_options, start
-from dlkit.core import output
+from dlkit.cli import output
 from dlkit.core.config import from_params, options
 from dlkit.tasks.visualize.config import Config
 
@@ -143,6 +143,5 @@ def features_command(features_file, output_path, json_lines, quiet, verbose, **p
 
     pictures.check_picture(output_path)
     config = from_params(Config, params)
-    output.quiet = quiet
     picture = pictures.features(features_file, config.map_method, config.perplexity, config.seed)
     _emit(json_lines, {"input": features_file, "output": pictures.save(picture, output_path)})

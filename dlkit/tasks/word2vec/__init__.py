@@ -11,12 +11,13 @@
 Nothing here imports TensorFlow, nor does any module of this task.
 """
 
-from dlkit.core.task import lazy_exports
+from dlkit.core.task import Task, lazy_exports
 
-# command: summary shown by `dlkit --help`; the commands live in .cli
-COMMANDS = {
-    "word2vec": "Train, query, evaluate and export Word2Vec word vectors.",
-}
+TASK = Task(
+    name="word2vec",
+    summary="Word2Vec word vectors.",
+    commands={"word2vec": ("dlkit.tasks.word2vec.cli", "Train, query, evaluate and export Word2Vec word vectors.")},
+)
 
 __getattr__ = lazy_exports(__name__, {
     "Config": "config", "train": "model", "load": "model", "evaluate": "model", "WordVectors": "model",

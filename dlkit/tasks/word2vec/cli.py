@@ -1,8 +1,7 @@
 import click
 
-from dlkit.cli import common
+from dlkit.cli import common, output
 from dlkit.cli.common import handle_errors, output_options
-from dlkit.core import output
 from dlkit.core.config import from_params, options
 from dlkit.core.inputs import iter_texts
 from dlkit.tasks.word2vec.config import TOP, Config
@@ -79,7 +78,6 @@ def similar(vectors, words, top, allow_pickle, json_lines, quiet, verbose):
     """
     from dlkit.tasks.word2vec import model
 
-    output.quiet = quiet
     out = output.Output(json_lines, columns=COLUMNS)
     for record in model.load(vectors, allow_pickle, top).predict(iter_texts(words)):
         out.emit(record)
@@ -106,7 +104,6 @@ def analogy(vectors, expression, positive, negative, top, allow_pickle, json_lin
     """
     from dlkit.tasks.word2vec import model
 
-    output.quiet = quiet
     positive, negative = list(positive), list(negative)
     if expression:
         more_positive, more_negative = model.parse_analogy(list(expression))
@@ -137,7 +134,6 @@ def evaluate(vectors, questions, allow_pickle, json_lines, quiet, verbose):
     """
     from dlkit.tasks.word2vec import model
 
-    output.quiet = quiet
     metrics = model.evaluate(questions, vectors, allow_pickle)
     out = output.Output(json_lines, columns={"input": None, "accuracy": None, "correct": None, "total": None,
                                              "skipped": None})
@@ -164,7 +160,6 @@ def export(vectors, target, allow_pickle, json_lines, quiet, verbose):
     """
     from dlkit.tasks.word2vec import model
 
-    output.quiet = quiet
     out = output.Output(json_lines)
     out.emit(model.load(vectors, allow_pickle).export(target))
     raise SystemExit(out.close())

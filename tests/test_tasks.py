@@ -1,0 +1,100 @@
+"""The contract every registered task keeps: one name, a Config that validates and
+round-trips through a model folder, the standard commands with the shared options, and
+a predictor that streams one record per item, in order, with an error record for a bad
+item. It runs over dlkit.tasks' registry, so a new task is covered by registering it."""
+
+import dataclasses
+import io
+import json
+
+import click
+import pytest
+from conftest import PHOTOS, ROOT, need, tiny_stylizer
+
+from dlkit import tasks
+from dlkit.core import config as settings
+from dlkit.core.inputs import iter_paths, iter_texts
+from dlkit.core.task import entry
+
+DESCRIBED = tasks.described()
+PREDICTORS = tasks.predictors()
+
+
+def _options(command: click.Command) -> set[str]:
+    return {flag for param in command.params for flag in getattr(param, "opts", ())}
+
+
+def _command(name: str) -> click.Command:
+    from dlkit.cli import cli
+
+    return cli.get_command(click.Context(cli), name)
+
+
+def test_one_name_per_task():
+    """The package, its recipe folder, its test file and the manifest use the task's name."""
+    for name, task in DESCRIBED.items():
+        assert task.name == name
+        assert (ROOT / "dlkit" / "tasks" / name).is_dir()
+        assert list((ROOT / "tests").glob(f"test_{name}*.py")), f"no tests/test_{name}*.py"
+        if task.train:
+            assert (ROOT / "tasks" / name / "README.md").is_file(), f"no tasks/{name}/README.md"
+    manifest = json.loads((ROOT / "pretrained" / "manifest.json").read_text())
+    assert {entry_["task"] for entry_ in manifest["models"]} <= set(DESCRIBED)
+
+
+@pytest.mark.parametrize("name", [n for n, t in DESCRIBED.items() if t.config is not None])
+def test_config_validates_and_round_trips_through_a_model_folder(name, tmp_path):
+    config_class = DESCRIBED[name].config
+    config = settings.validate(config_class())
+    (tmp_path / "config.json").write_text(json.dumps(dataclasses.asdict(config)))
+    again = settings.load(config_class, json.loads((tmp_path / "config.json").read_text()), "config.json")
+    assert again == config
+    bounded = next(f for f in dataclasses.fields(config_class) if f.metadata.get("min") is not None)
+    broken = {**dataclasses.asdict(config), bounded.name: bounded.metadata["min"] - 1}
+    with pytest.raises(Exception, match=f"config.json: {bounded.name}"):
+        settings.load(config_class, broken, "config.json")
+
+
+@pytest.mark.parametrize("name", list(DESCRIBED))
+def test_commands_exist_with_the_shared_options(name):
+    task = DESCRIBED[name]
+    for command_name in task.command_table():
+        assert _command(command_name) is not None, command_name
+    if task.train:
+        options = _options(_command(task.train.command))
+        assert {"-o", "--output", "--seed", "--resume", "--strategy", "--workdir", "--device", "--json",
+                "--quiet"} <= options
+        if task.train.keras:
+            assert {"--precision", "--jit", "--checkpoint-steps"} <= options
+        if task.train.patience is not None:  # trained by epochs
+            assert {"--epochs", "--patience"} <= options
+        assert not {"--lr", "--dim", "--val-fraction", "--text-col"} & {
+            o for p in _command(task.train.command).params if not getattr(p, "hidden", False) for o in p.opts}
+    for spec in task.predict:
+        if spec.cli:
+            assert {"--model", "--engine", "--workers", "--json", "--device"} <= _options(_command(spec.command))
+    if task.evaluate:
+        assert {"--model", "--json"} <= _options(_command(task.evaluate.command))
+
+
+def _inputs(spec):
+    """Two good items around a bad one, as the commands read them: a missing photo, a
+    line of stdin that is not UTF-8."""
+    if spec.inputs == "images":
+        return list(iter_paths([str(PHOTOS / "chelsea.png"), str(PHOTOS / "no-such-photo.jpg"),
+                                str(PHOTOS / "coffee.png")]))
+    lines = b"The river flooded the town of Lafayette.\n\xff\xfe [b]\nWhat a wonderful film.\n"
+    return list(iter_texts(["-"], stdin=io.BytesIO(lines)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [c for c, (_, spec) in PREDICTORS.items() if spec.model == "optional"]
+                         + ["stylize"])
+def test_predictor_streams_one_record_per_item_in_order(command, tmp_path):
+    _, spec = PREDICTORS[command]
+    need(PHOTOS)
+    path = tiny_stylizer(tmp_path / "tiny.keras") if spec.model == "required" else None
+    items = _inputs(spec)
+    records = list(entry(spec.load)(path=path).predict(items))
+    assert [r["input"] for r in records] == [item.input for item in items]
+    assert "error" in records[1] and "error" not in records[0] and "error" not in records[2]

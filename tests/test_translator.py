@@ -1,0 +1,190 @@
+"""Machine translation on a real slice of Tatoeba fra-eng (../shared/data/anki/fra.txt)."""
+
+import io
+import json
+import shutil
+import subprocess
+import zipfile
+import sys
+from pathlib import Path
+
+import h5py
+import pytest
+
+from conftest import DATA, ROOT, lines_slice, need
+
+
+@pytest.fixture(scope="module")
+def translator_dir(tmp_path_factory):
+    """A tiny translator trained through the CLI on 4,000 short pairs plus two broken lines."""
+    from click.testing import CliRunner
+
+    from dlkit.cli import cli
+
+    tmp = tmp_path_factory.mktemp("translate")
+    data = lines_slice(DATA / "anki" / "fra.txt", tmp / "pairs.tsv", 4000,
+                       extra=["only one column", "\tempty English side"])
+    out = tmp / "en-fr"
+    result = CliRunner().invoke(cli, ["train-translator", str(data), "-o", str(out), "--vocab-size", "400",
+                                      "--units", "48", "--embedding-dim", "48", "--epochs", "3", "--lr", "0.005",
+                                      "--bleu-sentences", "40", "--seed", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    return data, out, result
+
+
+def test_training_skips_malformed_lines_and_saves_a_model_folder(translator_dir):
+    _, out, result = translator_dir
+    assert "skipped 2 malformed line(s)" in result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["skipped"] == 2 and summary["epochs"] >= 1 and "best_val_bleu" in summary
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.keras", "source.spm", "target.spm"]
+    with zipfile.ZipFile(out / "model.keras") as archive:  # weights only: Adam's slots would triple the file
+        weights = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
+        assert "optimizer" not in weights and "layers" in weights
+
+
+def test_stdin_gives_one_line_per_line_in_order(translator_dir):
+    _, out, _ = translator_dir
+    lines = ["Go.", "", "I am hungry.", "Who are you?", "", "Thank you."]
+    result = subprocess.run([sys.executable, "-m", "dlkit", "translate", "-", "--model", str(out)],
+                            input="\n".join(lines) + "\n", capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    translated = result.stdout.split("\n")[:-1]
+    assert len(translated) == len(lines)
+    assert [t == "" for t in translated] == [line == "" for line in lines]
+    assert translated[0] and all("▁" not in t for t in translated)  # detokenized subwords
+
+
+def test_beam_search_scores_at_least_as_high_as_greedy(translator_dir):
+    from dlkit.tasks import translator as task
+
+    _, out, _ = translator_dir
+    translator = task.load(str(out))
+    sentences = ["I am hungry.", "Who are you?", "I like cats.", "We are late.", "Come here."]
+    greedy = translator.translate(sentences, beam_size=1)
+    beam = translator.translate(sentences, beam_size=4)
+    assert all(b.score >= g.score - 1e-4 for b, g in zip(beam, greedy))
+    assert any(g.text for g in greedy)
+
+
+def test_json_scores_attention_map_and_evaluation(translator_dir, cli_run, tmp_path):
+    data, out, _ = translator_dir
+    picture = tmp_path / "attention.png"
+    result, records, _ = cli_run(["translate", "--model", out, "--json", "I am hungry.", "--attention-map", picture])
+    assert result.exit_code == 0 and records[0]["input"] == "I am hungry." and records[0]["score"] <= 0
+    assert picture.stat().st_size > 1000
+
+    result, records, stderr = cli_run(["evaluate-translator", data, "--model", out, "--json", "--beam-size", "2"])
+    assert result.exit_code == 0, stderr
+    scores = records[-1]
+    assert scores["split"] == "test" and scores["sentences"] > 50
+    assert 0 <= scores["bleu"] <= 100 and scores["bleu_signature"].startswith("nrefs:")
+    assert "chrf" in scores
+
+
+def test_learning_rate_halves_when_bleu_stalls():
+    from dlkit.core.runtime import keras
+    from dlkit.core.training import halve_on_plateau
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(0.01), "mse")
+    schedule = halve_on_plateau("val_bleu", patience=1, min_delta=0.1)
+    schedule.set_model(model)
+    schedule.on_train_begin()
+    rates = []
+    for epoch, bleu in enumerate([10.0, 12.0, 12.05, 13.0, 11.0]):  # +0.05 is not a gain
+        schedule.on_epoch_end(epoch, {"val_bleu": bleu})
+        rates.append(round(float(model.optimizer.learning_rate), 6))
+    assert rates == [0.01, 0.01, 0.005, 0.005, 0.0025]
+
+
+def test_bad_inputs(cli_run, tmp_path, translator_dir):
+    _, out, _ = translator_dir
+    (tmp_path / "latin1.tsv").write_bytes("caf\xe9\tcaf\xe9\n".encode("latin-1"))
+    cases = [
+        (["train-translator", tmp_path / "latin1.tsv", "-o", tmp_path / "m"], "not UTF-8"),
+        (["train-translator", tmp_path / "missing.tsv", "-o", tmp_path / "m"], "no such file"),
+        (["translate", "--model", tmp_path / "nowhere", "Hello."], "translator not found"),
+        (["translate", "--model", out, "a", "b", "--attention-map", tmp_path / "a.png"], "exactly one TEXT"),
+        # refused before any work: a file is where the model folder's parent would go
+        (["train-translator", translator_dir[0], "-o", translator_dir[0] / "en-fr"], "is not a folder"),
+    ]
+    for args, message in cases:
+        result, _, stderr = cli_run(args)
+        assert result.exit_code == 1 and message in stderr and "Traceback" not in stderr, (args, stderr)
+
+
+def test_quantized_copy_is_smaller_and_translates_alike(translator_dir, cli_run, tmp_path):
+    from dlkit.tasks import translator as task
+
+    _, out, _ = translator_dir
+    small = tmp_path / "int8"
+    result, records, stderr = cli_run(["quantize", out, "-o", small, "--json"])
+    assert result.exit_code == 0, stderr
+    assert {"logits", "source_embedding", "target_embedding"} <= set(records[0]["layers"])
+    assert (small / "model.keras").stat().st_size < 0.75 * (out / "model.keras").stat().st_size  # LSTMs stay float32
+    assert sorted(p.name for p in small.iterdir()) == sorted(p.name for p in out.iterdir())
+
+    sentences = ["I am hungry.", "Who are you?", "I like cats.", "We are late.", "Come here.", "Go.", "Help!"]
+    full, int8 = task.load(str(out)), task.load(str(small))
+    before, after = full.translate(sentences, beam_size=1), int8.translate(sentences, beam_size=1)
+    assert sum(b.text == a.text for b, a in zip(before, after)) >= len(sentences) - 1
+    assert all(abs(b.score - a.score) < 0.5 for b, a in zip(before, after) if b.text == a.text)
+
+    result, _, stderr = cli_run(["quantize", out, "-o", out])
+    assert result.exit_code == 1 and "new path" in stderr
+
+
+def test_shipped_translator_knows_simple_sentences(cli_run):
+    from dlkit.core import modelio
+
+    shipped = modelio.pretrained_path("translator")
+    assert str(ROOT / "pretrained") in shipped
+    assert sum(p.stat().st_size for p in Path(shipped).iterdir()) < 20e6
+    expected = {"I am hungry.": "faim", "Where is the station?": "gare", "Thank you very much.": "merci",
+                "I love my mother.": "mère", "The cat is sleeping.": "chat"}
+    result, records, stderr = cli_run(["translate", "--json", *expected])
+    assert result.exit_code == 0, stderr
+    translations = {r["input"]: r["translation"].lower() for r in records}
+    assert all(word in translations[text] for text, word in expected.items()), translations
+
+
+def test_library_streams_one_record_per_line(translator_dir):
+    """The library's face: load() a Predictor, predict() the items iter_texts reads."""
+    from dlkit.core.inputs import iter_texts
+    from dlkit.tasks import translator as task
+
+    _, out, _ = translator_dir
+    stdin = io.BytesIO(b"Go.\n\ncaf\xe9\nThank you.\n")
+    records = list(task.load(str(out)).predict(iter_texts(["Help!", "-"], stdin=stdin)))
+    assert [r["input"] for r in records] == ["Help!", "Go.", "", "caf\\xe9", "Thank you."]
+    assert "not UTF-8" in records[3]["error"] and records[2]["translation"] == ""
+    assert all("translation" in r and r["score"] <= 0 for i, r in enumerate(records) if i not in (2, 3))
+
+
+def test_damaged_model_folders_are_refused_with_one_line(translator_dir, cli_run, tmp_path):
+    from dlkit.tasks.translator.data import Subwords
+
+    data, out, _ = translator_dir
+    zero = tmp_path / "zero-batch"
+    shutil.copytree(out, zero)
+    saved = json.loads((zero / "config.json").read_text())
+    saved["config"]["batch_size"] = 0
+    (zero / "config.json").write_text(json.dumps(saved))
+    other = tmp_path / "other-subwords"  # a target vocabulary that is not the model's
+    shutil.copytree(out, other)
+    lines = data.read_text(encoding="utf-8").splitlines()[:500]
+    Subwords.train([line.split("\t")[0] for line in lines], 100).write(str(other / "target.spm"))
+    for folder, message in [(zero, "config.json: batch_size must be at least 1, not 0"),
+                            (other, "target.spm: 100 entries, but the model's target_embedding layer has")]:
+        result, _, stderr = cli_run(["translate", "--model", folder, "Hello."])
+        assert result.exit_code == 1 and message in stderr and "Traceback" not in stderr, stderr
+        assert len(stderr.strip().splitlines()) == 1
+
+
+def test_held_out_test_split_is_the_one_the_shipped_translator_was_scored_on(data):
+    """Hash-based: the shipped model's metrics name 4,838 held-out English sentences."""
+    from dlkit.tasks.translator.data import read_pairs, references, split_pairs
+
+    test = split_pairs(read_pairs(str(need(data / "anki" / "fra.txt"))), 0.05, 0.05)[2]
+    assert len(references(test)[0]) == 4838
