@@ -9,7 +9,7 @@ import json
 
 import click
 import pytest
-from conftest import PHOTOS, ROOT, need, tiny_stylizer
+from conftest import PETS, PHOTOS, ROOT, class_slice, need, tiny_stylizer
 
 from dlkit import tasks
 from dlkit.core import config as settings
@@ -87,14 +87,29 @@ def _inputs(spec):
     return list(iter_texts(["-"], stdin=io.BytesIO(lines)))
 
 
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mnist):
+    """{command: model path} for the predictors whose task ships no model: each trained
+    here in seconds (a two-step stylizer, a Sobel SVM, a one-epoch autoencoder)."""
+    from dlkit.core.training_config import TrainConfig
+    from dlkit.tasks import autoencoder, svm
+
+    out = tmp_path_factory.mktemp("trained")
+    svm.train(str(class_slice(PETS / "train", out / "pets", 6)), str(out / "svm"),
+              features=svm.FeaturesConfig(backbone="sobel"))
+    autoencoder.train([str(class_slice(mnist / "train", out / "digits", 10))], str(out / "ae.keras"),
+                      autoencoder.Config(epochs=1), TrainConfig(seed=1))
+    return {"stylize": tiny_stylizer(out / "tiny.keras"), "predict-svm": str(out / "svm"),
+            "reconstruct": str(out / "ae.keras")}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("command", [c for c, (_, spec) in PREDICTORS.items() if spec.model == "optional"]
-                         + ["stylize"])
-def test_predictor_streams_one_record_per_item_in_order(command, tmp_path):
+@pytest.mark.parametrize("command", list(PREDICTORS))
+def test_predictor_streams_one_record_per_item_in_order(command, trained):
+    """Every registered predictor, as the command line, the server and Ray load it."""
     _, spec = PREDICTORS[command]
     need(PHOTOS)
-    path = tiny_stylizer(tmp_path / "tiny.keras") if spec.model == "required" else None
     items = _inputs(spec)
-    records = list(entry(spec.load)(path=path).predict(items))
+    records = list(entry(spec.load)(path=trained.get(command)).predict(items))
     assert [r["input"] for r in records] == [item.input for item in items]
     assert "error" in records[1] and "error" not in records[0] and "error" not in records[2]

@@ -230,7 +230,7 @@ def _sentence(tokens: list[str]) -> str:
 def load(path: str | None = None, beam_size: int | None = None, cache_dir: str | None = None) -> Captioner:
     """A captioner folder written by train(); None: the one dlkit ships. `cache_dir`:
     store the features of new photos there (see Captioner)."""
-    folder = path or modelio.pretrained_path("captioner")
+    folder = path or modelio.pretrained_path(TASK.name)
     config, saved = modelio.read_folder(folder, "captioner", "train-captioner", Config,
                                         files=("model.keras", "vocab.json"))
     vocab_path = os.path.join(folder, "vocab.json")

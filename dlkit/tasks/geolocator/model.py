@@ -265,7 +265,7 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
 def load(path: str | None = None, batch_size: int = 64) -> "Geolocator":
     """A geolocator folder written by `train` (None: the shipped one), after checking that
     its parts fit together: one line naming the file and field otherwise."""
-    folder = path or modelio.pretrained_path("geolocator")
+    folder = path or modelio.pretrained_path(TASK.name)
     _, saved = modelio.read_folder(folder, "geolocator", "train-geolocator", files=FILES)
     # A folder from before world knowledge existed has no such key, and a model of 15
     # features; one from before place clusters decodes single points; one from before

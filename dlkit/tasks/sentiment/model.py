@@ -30,6 +30,7 @@ from dlkit.core.metrics import classification
 from dlkit.core.runtime import keras, tf
 from dlkit.core.task import Predictor, Run
 from dlkit.core.training_config import TrainConfig
+from dlkit.tasks.sentiment import TASK
 from dlkit.tasks.sentiment.config import Config, check
 from dlkit.tasks.sentiment.data import (Examples, canonical, encode, hold_out, label_map, mixes_numbers_and_words,
                                         read_examples)
@@ -286,7 +287,7 @@ def scores(truth: np.ndarray, predicted: np.ndarray, labels: list[str], plot: st
 def load(path: str | None = None, batch_size: int = 256) -> "Sentiment":
     """A model folder written by `train` (None: the shipped SST-2 model), after checking
     that its parts fit together: one line naming the file and field otherwise."""
-    folder = path or modelio.pretrained_path("sentiment")
+    folder = path or modelio.pretrained_path(TASK.name)
     _, saved = modelio.read_folder(folder, "sentiment model", "train-sentiment",
                                    files=("config.json", "model.keras", "vocab.json"))
     source = os.path.join(folder, "config.json")

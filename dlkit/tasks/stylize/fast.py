@@ -22,6 +22,7 @@ from dlkit.core.runtime import keras, tf
 from dlkit.core.task import Predictor, Run
 from dlkit.core.training import ProgressBar, TrainConfig, Trainer
 from dlkit.engines import EngineConfig, predictions
+from dlkit.tasks.stylize import TASK
 from dlkit.tasks.stylize.config import StylizeConfig, StylizerConfig
 from dlkit.tasks.stylize.model import (LossNetwork, check_image_output, fit_size, offline_advice, read_image,
                                        relative_loss, resized, save_image, style_grams, total_variation)
@@ -198,7 +199,7 @@ def load(path: str | None = None, size: int = StylizeConfig.size, max_size: int 
          ) -> FastStylizer:
     """The fast stylizer in the .keras file `path` (written by train / dlkit
     train-stylizer); None: the one dlkit ships, if any."""
-    return FastStylizer(modelio.load_model(path or modelio.pretrained_path("stylize")), size, max_size)
+    return FastStylizer(modelio.load_model(path or modelio.pretrained_path(TASK.name)), size, max_size)
 
 
 def stylize_files(paths: list[str], output: str, model: str | None = None, size: int = StylizeConfig.size,

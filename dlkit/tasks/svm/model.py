@@ -30,6 +30,7 @@ from dlkit.core.inputs import expand_paths
 from dlkit.core.training import make_strategy
 from dlkit.core.training_config import TrainConfig
 from dlkit.engines import EngineConfig, predictions
+from dlkit.tasks.svm import TASK
 from dlkit.tasks.svm.config import SOBEL, FeaturesConfig, SVMConfig
 from dlkit.vision import backbones, encoders
 from dlkit.vision.folders import class_folders, split_layout
@@ -523,7 +524,7 @@ class SVMPredictor(FeatureExtractor):
 def load(path: str | None = None, batch_size: int = 32) -> SVMPredictor:
     """The SVM in the folder `path` (written by train / dlkit train-svm) with the
     feature extractor it was trained on; None: the one dlkit ships, if any."""
-    return SVMPredictor(SVMModel.load(path or modelio.pretrained_path("svm")), batch_size)
+    return SVMPredictor(SVMModel.load(path or modelio.pretrained_path(TASK.name)), batch_size)
 
 
 def evaluate(data: str, model: "str | SVMPredictor | None" = None, events: Events = SILENT) -> dict:

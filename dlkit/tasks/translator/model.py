@@ -228,7 +228,7 @@ class Translator(Predictor):
 
 def load(path: str | None = None, beam_size: int | None = None) -> Translator:
     """A translator folder written by train(); None: the English->French one dlkit ships."""
-    folder = path or modelio.pretrained_path("translator")
+    folder = path or modelio.pretrained_path(TASK.name)
     config, _ = modelio.read_folder(folder, "translator", "train-translator", Config,
                                     files=("model.keras", "source.spm", "target.spm"))
     try:
