@@ -9,16 +9,12 @@ import functools
 import os
 import signal
 import sys
-from typing import Iterable, Iterator
 
 import click
 
-from dlkit import engines
 from dlkit.cli.output import ConsoleEvents, error_line
 from dlkit.core.config import from_params, options
 from dlkit.core.errors import DlkitError
-from dlkit.core.events import SILENT, Events
-from dlkit.core.training_config import TrainConfig
 from dlkit.engines import EngineConfig
 
 # Exit codes: 0 all done; 1 some items failed, or a failure stopped the command; 2 bad
@@ -41,31 +37,16 @@ def device_option(fn):
                         show_default=True, help="Where to run; auto uses a GPU when TensorFlow sees one.")(fn)
 
 
-# The distribution, precision, reproducibility and checkpoint options of every train- command.
-training_options = options(TrainConfig)
-
-
-def train_config(params: dict, **overrides) -> TrainConfig:
-    """The TrainConfig from a command's parameters (the options training_options added)."""
-    return from_params(TrainConfig, params, **overrides)
-
-
 def events(quiet: bool = False) -> ConsoleEvents:
     """What the library reports, shown on stderr (messages and progress bars unless quiet)."""
     return ConsoleEvents(quiet)
 
 
-def start(device: str = "auto", seed: int | None = None, quiet: bool = False, strategy: str | None = None) -> str:
-    """Sets up TensorFlow for a command; returns the device in use. (`quiet` is kept for
-    the callers; what a command shows is up to its events, `events(quiet)`.)
-
-    A multi-worker strategy must exist before any op runs, so a command's --strategy
-    (added by training_options) is honoured here even when not passed explicitly."""
+def start(device: str = "auto", seed: int | None = None, strategy: str | None = None) -> str:
+    """Sets up TensorFlow for a command; returns the device in use. A multi-worker
+    strategy must exist before any op runs: a training command passes its --strategy."""
     from dlkit.core import runtime
 
-    if strategy is None:
-        context = click.get_current_context(silent=True)
-        strategy = context.params.get("strategy") if context else None
     try:
         return runtime.setup(device, seed, strategy)
     except runtime.DeviceError as e:

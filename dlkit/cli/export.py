@@ -36,7 +36,7 @@ def export(model, format_, output_path, json_lines, quiet, verbose):
     """
     from dlkit import export as exporting
 
-    start("cpu", None, quiet)  # the check compares against Keras on the CPU, as the runtimes run
+    start("cpu")  # the check compares against Keras on the CPU, as the runtimes run
     out = output.Output(json_lines)
     out.emit(exporting.export(model, output_path, format_, events=events(quiet)))
     raise SystemExit(out.close())

@@ -25,7 +25,7 @@ def quantize(model, output_path, json_lines, quiet, verbose):
     from dlkit import tasks
     from dlkit.core import modelio
 
-    start("cpu", None, quiet)
+    start("cpu")
     tasks.import_layers()  # any dlkit model may be given, with any task's layers
     out = output.Output(json_lines)
     out.emit(modelio.quantize(model, output_path))

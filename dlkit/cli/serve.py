@@ -58,5 +58,5 @@ def serve(host, port, tasks, models, device, quiet, verbose, **params):
     report = events(quiet)
     if server.public(host):
         report.warning(f"listening on {host}: anyone who can reach this machine can use the models")
-    start(device, None, quiet)
+    start(device)
     server.serve(host, port, chosen, paths, config, report)

@@ -16,6 +16,7 @@ import click
 
 from dlkit import engines
 from dlkit.cli.common import device_option, engine_options, events, handle_errors, output_options, start
+from dlkit.cli.common import engine as engine_from
 from dlkit.cli.output import Output, error_line
 from dlkit.core import files
 from dlkit.core.config import from_params, option_name, options
@@ -139,7 +140,7 @@ def train_command(task: Task) -> click.Command:
         config = from_params(task.config, params, **{name: getattr(training, name) for name in shared
                                                      if name in names and getattr(training, name) is not None})
         report = events(quiet)
-        start(device, training.seed, quiet, training.strategy)
+        start(device, training.seed, training.strategy)
         run = entry(spec.function)(list(data) if spec.data.many else data, output_path, config, training, report,
                                    **extra)
         _emit([run.summary], json_lines)
@@ -162,9 +163,9 @@ def predict_command(spec: Predict) -> click.Command:
         settings = _values(spec.options, params)
         side = _values(spec.run_options, params)
         _check_outputs(spec.run_options, side)
-        engine = from_params(engines.EngineConfig, params)
+        engine = engine_from(params)
         report = events(quiet)
-        start(device, None, quiet)
+        start(device)
         records = predictions(spec, inputs, model, {**settings, **side}, engine, report)
         if spec.plain and json_lines is None:
             raise SystemExit(_plain(records, spec.plain))
@@ -221,7 +222,7 @@ def evaluate_command(spec: Evaluate) -> click.Command:
         settings = _values(spec.options, params)
         _check_outputs(spec.options, settings)
         report = events(quiet)
-        start(device, None, quiet)
+        start(device)
         _emit([entry(spec.function)(list(data) if spec.data.many else data, model, events=report, **settings)],
               json_lines)
 

@@ -9,7 +9,7 @@
 The names below are imported on first use, so importing the package costs no TensorFlow.
 """
 
-from dlkit.core.task import Argument, Evaluate, Fields, Predict, Task, Train, lazy_exports
+from dlkit.core.task import Evaluate, Fields, Predict, Task, Train, lazy_exports
 from dlkit.tasks.sentiment.config import Config, EvaluateConfig, PredictConfig, TrainData
 
 TASK = Task(

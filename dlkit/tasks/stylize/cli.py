@@ -50,7 +50,7 @@ def stylize(images, output_path, model, save_every, json_lines, quiet, verbose, 
 
         records = stylize_files(expand_paths(images), output_path, model, config.size, config.max_size, engine,
                                 events)
-        start(device, config.seed, quiet)
+        start(device, config.seed)
         for record in records:
             table.emit(record)
         raise SystemExit(table.close())
@@ -61,6 +61,6 @@ def stylize(images, output_path, model, save_every, json_lines, quiet, verbose, 
     from dlkit.tasks.stylize.model import check_image_output, stylize_to
 
     check_image_output(output_path)
-    start(device, config.seed, quiet)
+    start(device, config.seed)
     table.emit(stylize_to(images[0], list(images[1:]), output_path, config, events, save_every))
     raise SystemExit(table.close())

@@ -42,7 +42,7 @@ def extract_features(images, output_path, quiet, verbose, device, **params):
 
     files.check_output(output_path, what="features file")
     events = common.events(quiet)
-    start(device, quiet=quiet)
+    start(device)
     engine = common.engine(params)
     features = extract_files(list(images), output_path, from_params(FeaturesConfig, params), engine, events)
     for path, error in features.skipped.items():

@@ -58,7 +58,7 @@ def filters_command(model, output_path, json_lines, quiet, verbose, device):
     from dlkit.tasks.visualize import network, pictures
 
     pictures.check_picture(output_path)
-    start(device, quiet=quiet)
+    start(device)
     picture = network.filters(network.load(model))
     _emit(json_lines, {"input": model, "output": pictures.save(picture, output_path)})
 
@@ -87,7 +87,7 @@ def activations_command(model, image, layer_names, output_path, json_lines, quie
     pictures.check_image(image)
     config = from_params(Config, params)
     names = [n.strip() for n in layer_names.split(",") if n.strip()] if layer_names else None
-    start(device, quiet=quiet)
+    start(device)
     picture = network.activations(network.load(model), image, names, config.channels)
     _emit(json_lines, {"input": image, "output": pictures.save(picture, output_path)})
 
@@ -118,7 +118,7 @@ def saliency_command(image, model, label, output_path, json_lines, quiet, verbos
     pictures.check_picture(output_path)
     pictures.check_image(image)
     config = from_params(Config, params)
-    start(device, quiet=quiet)
+    start(device)
     picture, record = network.saliency(network.load(model), image, label, config.method, config.alpha)
     _emit(json_lines, {**record, "output": pictures.save(picture, output_path)})
 
