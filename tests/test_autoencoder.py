@@ -147,6 +147,26 @@ def test_bad_images_are_one_line_each_and_the_batch_goes_on(dae, digits, cli_run
     assert (tmp_path / "grid.png").exists()  # drawn from the good ones
 
 
+def test_evaluate_autoencoder_names_each_unusable_image_and_goes_on(dae, digits, cli_run, tmp_path):
+    """dlkit evaluate-autoencoder: the mean errors of the images it can read, one warning
+    line naming each it cannot; a folder with nothing to read is one line, exit 1."""
+    model, _ = dae
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    good = sorted((digits / "test" / "0").iterdir())[:2]
+    (folder / "[red]zero.png").symlink_to(good[0])
+    os.symlink(good[1], os.path.join(bytes(folder), b"\xff.png"))
+    (folder / "broken.png").write_bytes(b"not a png")
+    result, records, stderr = cli_run(["evaluate-autoencoder", folder, "--model", model, "--noise", NOISE, "--json"])
+    assert result.exit_code == 0, stderr
+    assert records[-1]["images"] == 2 and records[-1]["skipped"] == 1
+    assert records[-1]["error_mse"] < records[-1]["noisy_input_mse"]  # a denoiser, scored on noisy inputs
+    assert f"{folder / 'broken.png'}: not an image" in stderr and "Traceback" not in stderr
+    (tmp_path / "empty").mkdir()
+    result, records, stderr = cli_run(["evaluate-autoencoder", tmp_path / "empty", "--model", model])
+    assert result.exit_code == 1 and "no files to read" in stderr and records == [] and "Traceback" not in stderr
+
+
 def test_outputs_are_checked_before_any_work(dae, digits, cli_run, tmp_path):
     model, _ = dae
     result, records, stderr = cli_run(["reconstruct", "--model", model, digits / "test", "-o", tmp_path / "g.jpg"])

@@ -189,3 +189,27 @@ def test_train_svm_resumes_from_its_checkpointed_features(cli_run, tmp_path):
     assert result.exit_code == 0 and "resuming" not in stderr
     assert {k: v for k, v in again[-1].items() if k != "model"} == {k: v for k, v in records[-1].items()
                                                                      if k != "model"}
+
+
+def test_evaluate_svm_names_each_unusable_image_and_goes_on(trained, pets, cli_run, tmp_path):
+    """dlkit evaluate-svm on class folders holding a broken file and hostile names: one
+    warning line naming the file, the rest scored; an empty folder or a missing model is
+    one line, exit 1."""
+    out, _ = trained
+    _, val = pets
+    folder = tmp_path / "val"
+    for label in ("cats", "dogs"):
+        (folder / label).mkdir(parents=True)
+        first = sorted((val / label).iterdir())[0]
+        (folder / label / f"[red]{label}.jpg").symlink_to(first)
+    (folder / "dogs" / "broken.jpg").write_bytes(b"not a photo")
+    os.symlink(sorted((val / "cats").iterdir())[1], os.path.join(bytes(folder / "cats"), b"\xff.jpg"))
+    result, records, stderr = cli_run(["evaluate-svm", folder, "--model", out / "sobel", "--json"])
+    assert result.exit_code == 0, stderr
+    assert records[-1]["examples"] == 3 and records[-1]["skipped"] == 1
+    assert f"{folder / 'dogs' / 'broken.jpg'}: not an image" in stderr and "Traceback" not in stderr
+    (tmp_path / "empty").mkdir()
+    for args, message in [([tmp_path / "empty", "--model", out / "sobel"], "found 0 class folder(s)"),
+                          ([folder, "--model", tmp_path / "nowhere"], "SVM model not found")]:
+        result, records, stderr = cli_run(["evaluate-svm", *args])
+        assert result.exit_code == 1 and message in stderr and records == [] and "Traceback" not in stderr

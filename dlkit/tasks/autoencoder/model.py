@@ -309,18 +309,19 @@ def evaluate(images: "str | list[str]", model: "str | Autoencoder", noise: float
     `noise` that of the corrupted inputs too; unusable images are left out and counted."""
     predictor = model if isinstance(model, Autoencoder) else load(model, noise, seed)
     paths = expand_paths([images] if isinstance(images, str) else images)
-    errors, noisy, skipped = [], [], 0
+    errors, noisy, skipped = [], [], []
     with events.progress(len(paths), "reconstructing") as advance:
         for record in predictor.predict(paths):
             advance()
             if "error" in record:
-                skipped += 1
+                skipped.append(f"{record['input']}: {record['error']}; skipped")
                 continue
             errors.append(record["error_mse"])
             noisy.append(record.get("noisy_input_mse"))
+    warn_all(events, skipped)
     if not errors:
         raise DlkitError("no usable images to evaluate on")
-    metrics = {"model": predictor.source, "images": len(errors), "skipped": skipped, "noise": predictor.noise,
+    metrics = {"model": predictor.source, "images": len(errors), "skipped": len(skipped), "noise": predictor.noise,
                "error_mse": _mean(np.array(errors))}
     if predictor.noise:
         metrics["noisy_input_mse"] = _mean(np.array(noisy))

@@ -541,16 +541,17 @@ def evaluate(data: str, model: "str | SVMPredictor | None" = None, events: Event
                          f"(it knows {', '.join(classes)})")
     paths = [p for c in by_class for p in by_class[c]]
     truth = [c for c in by_class for _ in by_class[c]]
-    kept_truth, predicted, skipped = [], [], 0
+    kept_truth, predicted, skipped = [], [], []
     with events.progress(len(paths), "evaluating") as advance:
         for label, record in zip(truth, predictor.predict(paths)):
             advance()
             if "error" in record:
-                skipped += 1
+                skipped.append(f"{record['input']}: {record['error']}; skipped")
                 continue
             kept_truth.append(label)
             predicted.append(record["label"])
+    warn_all(events, skipped)
     if not predicted:
         raise DlkitError(f"{data}: no usable images to evaluate on")
-    return {"data": data, **metrics.classification(kept_truth, predicted, classes), "skipped": skipped}
+    return {"data": data, **metrics.classification(kept_truth, predicted, classes), "skipped": len(skipped)}
 
