@@ -208,3 +208,43 @@ def test_conv_autoencoder_on_colour_photos(photos, cli_run, tmp_path):
     assert result.exit_code == 0, stderr
     with np.load(tmp_path / "f.npz", allow_pickle=False) as data:
         assert data["features"].shape == (1, 8)
+
+
+# ---- The light path: ONNX twin against Keras ----------------------------------------------
+
+def test_training_writes_a_checked_twin_that_matches_keras(dae, digits):
+    from dlkit.core import twins
+    from dlkit.tasks import autoencoder
+
+    twin = twins.load(str(dae[0]))["model"]  # beside it, current: not converted again
+    assert twin.path == str(dae[0])[: -len(".keras")] + ".onnx" and twin.metadata["autoencoder"]
+    assert twin.metadata["max_difference"] <= twin.metadata["tolerance"]
+    images = sorted(str(p) for p in (digits / "test").rglob("*.png"))[:12]
+    light = list(autoencoder.load(str(dae[0]), noise=0.5, runtime="onnx").predict(images))
+    heavy = list(autoencoder.load(str(dae[0]), noise=0.5, runtime="keras").predict(images))
+    assert [r["input"] for r in light] == images
+    for a, b in zip(light, heavy):
+        assert a["noisy_input_mse"] == b["noisy_input_mse"]  # the same noise, before the network
+        assert abs(a["error_mse"] - b["error_mse"]) <= 1e-4 * max(1.0, b["error_mse"])
+
+
+def test_reconstruct_runs_without_tensorflow_and_refuses_a_model_without_twin(dae, digits, light_run, tmp_path):
+    images = sorted((digits / "test").rglob("*.png"))[:3]
+    code, records, stderr = light_run(["reconstruct", "--model", dae[0], "--json", *images])
+    assert code == 0, stderr
+    assert [r["input"] for r in records] == [str(p) for p in images] and all(r["error_mse"] >= 0 for r in records)
+    bare = tmp_path / "bare.keras"
+    bare.write_bytes(open(dae[0], "rb").read())
+    code, records, stderr = light_run(["reconstruct", "--model", bare, "--json", images[0]])
+    assert code == 1 and records == []
+    assert "no current ONNX twin" in stderr and "dlkit[train]" in stderr and len(stderr.strip().splitlines()) == 1
+
+
+def test_a_model_without_twin_is_converted_on_first_use_where_tensorflow_is(dae, digits, tmp_path):
+    from dlkit.tasks import autoencoder
+
+    bare = tmp_path / "old.keras"
+    bare.write_bytes(open(dae[0], "rb").read())
+    image = str(sorted((digits / "test").rglob("*.png"))[0])
+    record = next(autoencoder.load(str(bare)).predict([image]))
+    assert (tmp_path / "old.onnx").is_file() and record["error_mse"] >= 0

@@ -39,10 +39,13 @@ def page():
 
 
 def _text_of(browser, selector, ready, timeout=90):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(browser, timeout).until(
+    # The page redraws a list as each answer arrives: an element read while it is
+    # replaced is read again.
+    return WebDriverWait(browser, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
         lambda b: next((e.text for e in b.find_elements(By.CSS_SELECTOR, selector) if ready(e.text)), None))
 
 

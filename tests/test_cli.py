@@ -95,7 +95,8 @@ def test_device_gpu_without_gpu_is_a_clear_error(cli_run):
         pytest.skip("this machine has a GPU")
     result, _, stderr = cli_run(["info", "--device", "gpu"])
     assert result.exit_code == 1
-    assert "sees no GPU" in stderr and "Traceback" not in stderr
+    # inference's runtime is asked first: it has no CUDA provider on a machine without GPU
+    assert "--device gpu: onnxruntime has no CUDA provider" in stderr and "Traceback" not in stderr
 
 
 def test_console_script_runs_quietly(photos):
@@ -171,3 +172,10 @@ def test_a_closed_pipe_exits_0(args, data, photos):
         os.close(write)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+
+
+def test_info_in_a_light_install_names_inference_and_what_training_needs(light_run):
+    code, records, stderr = light_run(["info"])
+    assert code == 0, stderr
+    assert records[0]["onnxruntime"] and "CPUExecutionProvider" in records[0]["inference_providers"]
+    assert records[0]["tensorflow"] is None and "dlkit[train]" in records[0]["training"]

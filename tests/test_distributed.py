@@ -83,7 +83,7 @@ def test_two_worker_training_on_localhost_saves_one_model(digits, tmp_path, cli_
         assert process.returncode == 0, stderr[-2000:]
     chief = json.loads(results[0][0].strip().splitlines()[-1])
     assert chief["epochs"] == 2
-    # one model and its curves; no checkpoints or temporary files of either worker left
-    assert sorted(os.listdir(tmp_path)) == ["lenet.curves.png", "lenet.keras"]
+    # one model, its ONNX twin and its curves; no checkpoints or temporary files of either worker left
+    assert sorted(os.listdir(tmp_path)) == ["lenet.curves.png", "lenet.keras", "lenet.onnx"]
     result, records, _ = cli_run(["classify", "--model", out, next((digits / "3").iterdir())])
     assert result.exit_code == 0 and records[0]["label"] in [str(d) for d in range(10)]

@@ -60,7 +60,7 @@ def test_stable_loss_stays_finite_for_nearly_identical_points():
 
 def test_decoding_counts_the_probability_of_every_reading_of_a_place():
     from dlkit.tasks.geolocator.geometry import distance_km, to_xyz
-    from dlkit.tasks.geolocator.model import decode
+    from dlkit.tasks.geolocator.predict import decode
 
     # Jackson, Mississippi and Hinds County around it (15 km apart) against Jackson, Tennessee
     # float32, as the model gives them: unit length only to 1e-7, which 0 km must forgive
@@ -168,14 +168,17 @@ def test_corpora_are_weighed_alike_and_the_gazetteer_gets_its_share(articles, ti
 
 
 def test_tiny_geolocator_beats_the_centroid_and_round_trips(cli_run, articles, tiny_model, tmp_path):
+    from dlkit.core import modelio
     from dlkit.tasks import geolocator as task
+    from dlkit.tasks.geolocator import layers  # noqa: F401 (model.keras' own layers, to load it below)
     from dlkit.tasks.geolocator.data import read_articles
     from dlkit.tasks.geolocator.geometry import centroid, metrics
 
     train, test = articles
     folder, record, _ = tiny_model
     assert sorted(p.name for p in folder.iterdir()) == [
-        "config.json", "idf.json", "model.keras", "toponyms.json", "training.png", "vectors.bin"]
+        "config.json", "gazetteer.json.gz", "idf.json", "model.keras", "model.onnx", "toponyms.json", "training.png",
+        "vectors.bin"]
     assert not folder.with_name("geolocator.ckpt").exists()
 
     result, records, _ = cli_run(["evaluate-geolocator", test, "--model", folder, "--map", tmp_path / "map.png"])
@@ -193,8 +196,9 @@ def test_tiny_geolocator_beats_the_centroid_and_round_trips(cli_run, articles, t
     # save/load: the loaded model reproduces the error measured in memory before saving
     geolocator = task.load(str(folder))
     # the default ensemble: five networks in the saved model, mixed by one layer
-    assert len([layer for layer in geolocator.model.layers if layer.name.startswith("cell_logits")]) == 5
-    assert geolocator.model.get_layer("mixture") and geolocator.model.output.shape[-1] == 3
+    model = modelio.load_model(str(folder / "model.keras"))
+    assert len([layer for layer in model.layers if layer.name.startswith("cell_logits")]) == 5
+    assert model.get_layer("mixture") and model.output.shape[-1] == 3
     order = np.random.default_rng(1).permutation(len(train_rows))
     validation = [train_rows[i] for i in order[:30]]
     predicted = geolocator.points([a.text for a in validation])
@@ -477,10 +481,12 @@ def test_folders_from_before_world_knowledge_still_load(cli_run, articles, tmp_p
     (folder / "config.json").write_text(json.dumps(config))
     result, records, _ = cli_run(["geolocate", "--model", folder, "Storms hit Baton Rouge, Louisiana"])
     assert result.exit_code == 0 and records[0]["country"] == "United States"
+    from dlkit.core import twins
     from dlkit.tasks import geolocator
 
     loaded = geolocator.load(str(folder))
-    assert loaded.model.get_layer("features").output.shape[-1] == 15
+    twin = twins.load(str(folder / "model.keras"))["model"]
+    assert {i.name: i.shape[-1] for i in twin.session.get_inputs()}["features"] == 15
     assert loaded.config.cluster_km == 0  # decoded as it was measured: single points
     assert not loaded.config.annotated_areas  # and with countries where they were
 

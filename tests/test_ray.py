@@ -86,7 +86,8 @@ def test_a_worker_killed_mid_run_loses_and_repeats_no_record(cluster, tmp_path):
     address, pids = cluster
     for old in pids.iterdir():
         old.unlink()
-    texts = [f"a film number {i} that I {'loved' if i % 2 else 'hated'}" for i in range(3000)]
+    # enough batches that the light predictors (thousands of lines a second) are still busy when one is killed
+    texts = [f"a film number {i} that I {'loved' if i % 2 else 'hated'}" for i in range(40000)]
     lines = tmp_path / "texts.txt"
     lines.write_text("\n".join(texts) + "\n")
     with open(lines, "rb") as stdin:

@@ -218,9 +218,10 @@ def test_sigterm_during_a_batch_keeps_the_records_and_exits_143():
         process.kill()
 
 
-def test_ctrl_c_during_start_up_exits_130_with_one_line(tmp_path):
-    process = _dlkit("classify", need(PHOTOS / "chelsea.png"))
-    time.sleep(1.5)  # TensorFlow is being imported
+def test_ctrl_c_before_the_first_record_exits_130_with_one_line(tmp_path):
+    need(PHOTOS)
+    process = _dlkit("classify", "-")  # waits for paths on stdin (the light start-up takes about a second)
+    time.sleep(3)
     process.send_signal(signal.SIGINT)
     code = process.wait(60)
     stderr = process.stderr.read().decode()

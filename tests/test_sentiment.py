@@ -77,7 +77,8 @@ def test_tsv_trains_a_bilstm_that_beats_chance(cli_run, slices, data, tmp_path):
     summary, stderr = _train(cli_run, slices / "train.tsv", model, "--validation", slices / "dev.tsv")
     assert "not UTF-8 (first: line 2)" in stderr and "1 row(s) with an empty text or label" in stderr
     assert summary["labels"] == ["negative", "positive"] and 0 <= summary["best_val_macro_f1"] <= 1
-    assert sorted(p.name for p in model.iterdir()) == ["config.json", "model.keras", "training.png", "vocab.json"]
+    assert sorted(p.name for p in model.iterdir()) == ["config.json", "model.keras", "model.onnx", "training.png",
+                                                       "vocab.json"]
     assert not (tmp_path / "tsv.ckpt").exists()  # checkpoints dropped once the model is saved
 
     metrics, stderr = _evaluate(cli_run, data / GLUE_DEV, model)
@@ -436,7 +437,7 @@ def test_evaluate_gives_the_shared_classification_record(tmp_path):
     """The shipped model on six obvious sentences and one mislabelled: dlkit.core.metrics'
     classification record, its matrix drawn on request and printable as text."""
     from dlkit.tasks import sentiment
-    from dlkit.tasks.sentiment.model import confusion_text
+    from dlkit.tasks.sentiment.predict import confusion_text
 
     rows = [("What a wonderful film", 1), ("A moving , beautifully acted story", 1),
             ("I loved every minute of it .", 1), ("A dull , lifeless and boring mess", 0),

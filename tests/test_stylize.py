@@ -175,3 +175,23 @@ def test_a_long_training_says_how_long_it_will_take(style_data, tmp_path):
         process.communicate()
     assert re.fullmatch(r"training stylizer: about \d+ (s|min|h \d\d min) to go \(9\d,\d{3} steps at \S+ s each\); "
                         r"--steps and --image-size shorten it\n", estimate), estimate
+
+
+def test_fast_stylizer_twin_paints_as_keras_does_and_runs_without_tensorflow(style_data, light_run, tmp_path,
+                                                                             photos):
+    from conftest import tiny_stylizer
+
+    from dlkit.tasks import stylize
+
+    model = tiny_stylizer(tmp_path / "tiny.keras")
+    assert (tmp_path / "tiny.onnx").is_file()  # training wrote the twin beside the model
+    photo = str(photos / "coffee.png")
+    light = next(stylize.load(model, size=96, runtime="onnx").predict([photo]))
+    heavy = next(stylize.load(model, size=96, runtime="keras").predict([photo]))
+    assert light["image"].shape == heavy["image"].shape
+    # pixels 0..255 through two instance-normalised convolution stacks: 1e-3 of the scale
+    assert np.abs(light["image"] - heavy["image"]).max() <= 0.26
+    code, records, stderr = light_run(["stylize", photo, "--model", model, "--size", "96",
+                                       "-o", tmp_path / "painted.png", "--json"])
+    assert code == 0, stderr
+    assert records[0]["output"] == str(tmp_path / "painted.png") and (tmp_path / "painted.png").is_file()

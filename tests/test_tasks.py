@@ -8,6 +8,7 @@ import io
 import json
 
 import click
+import numpy as np
 import pytest
 from conftest import PETS, PHOTOS, ROOT, class_slice, need, tiny_stylizer
 
@@ -113,3 +114,32 @@ def test_predictor_streams_one_record_per_item_in_order(command, trained):
     records = list(entry(spec.load)(path=trained.get(command)).predict(items))
     assert [r["input"] for r in records] == [item.input for item in items]
     assert "error" in records[1] and "error" not in records[0] and "error" not in records[2]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", list(PREDICTORS))
+def test_every_inference_command_runs_without_tensorflow(command, trained, light_run, tmp_path):
+    """Each predict command in a subprocess where importing tensorflow, keras or tf2onnx
+    fails, as in the light install: the same records (two good, one error, in order) on
+    the models' ONNX twins."""
+    _, spec = PREDICTORS[command]
+    need(PHOTOS)
+    model = ["--model", trained[command]] if command in trained else []
+    side = ["-o", tmp_path / "out"] if command == "stylize" else []  # stylize writes pictures
+    if command == "extract-features":  # writes a features file, and names the bad image on stderr
+        code, _, stderr = light_run([command, PHOTOS / "chelsea.png", PHOTOS / "no-such-photo.jpg",
+                                     PHOTOS / "coffee.png", "-o", tmp_path / "f.npz"])
+        assert code == 1 and "no-such-photo.jpg" in stderr and "Traceback" not in stderr, stderr
+        with np.load(tmp_path / "f.npz") as saved:
+            assert len(saved["features"]) == 2
+        return
+    if spec.inputs == "images":
+        inputs = [PHOTOS / "chelsea.png", PHOTOS / "no-such-photo.jpg", PHOTOS / "coffee.png"]
+        code, records, stderr = light_run([command, *inputs, *model, *side, "--json"])
+    else:
+        lines = b"The river flooded the town of Lafayette.\n\xff\xfe [b]\nWhat a wonderful film.\n"
+        code, records, stderr = light_run([command, "-", *model, "--json"], input=lines)
+    assert code == 1, stderr  # the bad item
+    assert len(records) == 3 and "error" in records[1], stderr
+    assert "error" not in records[0] and "error" not in records[2], records
+    assert "Traceback" not in stderr

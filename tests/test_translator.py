@@ -37,7 +37,8 @@ def test_training_skips_malformed_lines_and_saves_a_model_folder(translator_dir)
     assert "skipped 2 malformed line(s)" in result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["skipped"] == 2 and summary["epochs"] >= 1 and "best_val_bleu" in summary
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.keras", "source.spm", "target.spm"]
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.encoder.onnx", "model.keras",
+                                                     "model.step.onnx", "source.spm", "target.spm"]
     with zipfile.ZipFile(out / "model.keras") as archive:  # weights only: Adam's slots would triple the file
         weights = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
         assert "optimizer" not in weights and "layers" in weights
@@ -123,10 +124,12 @@ def test_quantized_copy_is_smaller_and_translates_alike(translator_dir, cli_run,
     assert result.exit_code == 0, stderr
     assert {"logits", "source_embedding", "target_embedding"} <= set(records[0]["layers"])
     assert (small / "model.keras").stat().st_size < 0.75 * (out / "model.keras").stat().st_size  # LSTMs stay float32
-    assert sorted(p.name for p in small.iterdir()) == sorted(p.name for p in out.iterdir())
+    # the float model's twin stays behind: the int8 model's own is made on its first use
+    assert sorted(p.name for p in small.iterdir()) == sorted(p.name for p in out.iterdir() if p.suffix != ".onnx")
 
     sentences = ["I am hungry.", "Who are you?", "I like cats.", "We are late.", "Come here.", "Go.", "Help!"]
     full, int8 = task.load(str(out)), task.load(str(small))
+    assert (small / "model.encoder.onnx").is_file() and (small / "model.step.onnx").is_file()
     before, after = full.translate(sentences, beam_size=1), int8.translate(sentences, beam_size=1)
     assert sum(b.text == a.text for b, a in zip(before, after)) >= len(sentences) - 1
     assert all(abs(b.score - a.score) < 0.5 for b, a in zip(before, after) if b.text == a.text)
@@ -140,7 +143,8 @@ def test_shipped_translator_knows_simple_sentences(cli_run):
 
     shipped = modelio.pretrained_path("translator")
     assert str(ROOT / "pretrained") in shipped
-    assert sum(p.stat().st_size for p in Path(shipped).iterdir()) < 20e6
+    # int8 Keras weights (12 MB) and their ONNX twin, which translation runs (12 MB)
+    assert sum(p.stat().st_size for p in Path(shipped).iterdir()) < 28e6
     expected = {"I am hungry.": "faim", "Where is the station?": "gare", "Thank you very much.": "merci",
                 "I love my mother.": "mère", "The cat is sleeping.": "chat"}
     result, records, stderr = cli_run(["translate", "--json", *expected])
@@ -188,3 +192,22 @@ def test_held_out_test_split_is_the_one_the_shipped_translator_was_scored_on(dat
 
     test = split_pairs(read_pairs(str(need(data / "anki" / "fra.txt"))), 0.05, 0.05)[2]
     assert len(references(test)[0]) == 4838
+
+
+@pytest.mark.parametrize("beam", [1, 4])
+def test_training_wrote_a_twin_that_translates_as_keras_does(translator_dir, beam):
+    """train-translator leaves its ONNX twin beside the model, checked; on this float32
+    model both runtimes agree within 1e-4 (the shipped int8 one: test_translator_twin.py)."""
+    from conftest import text_lines
+
+    from dlkit.core import twins
+    from dlkit.tasks.translator import predict
+
+    _, out, _ = translator_dir
+    graphs = twins.load(str(out / "model.keras"), ("encoder", "step"))  # current: no converter needed
+    assert graphs["encoder"].metadata["max_difference"] <= graphs["encoder"].metadata["tolerance"]
+    sentences = list(dict.fromkeys(line.split("\t")[0] for line in text_lines(DATA / "anki" / "fra.txt", 300, 4000)))
+    light = predict.load(str(out)).translate(sentences, beam)
+    keras = predict.load(str(out), runtime="keras").translate(sentences, beam)
+    assert [t.text for t in light] == [t.text for t in keras] and len({t.text for t in light}) > 10
+    assert max(abs(a.score - b.score) for a, b in zip(light, keras)) <= 1e-4 + 1e-9  # rounded to 4 decimals

@@ -34,12 +34,20 @@ def output_options(fn):
 
 def device_option(fn):
     return click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto",
-                        show_default=True, help="Where to run; auto uses a GPU when TensorFlow sees one.")(fn)
+                        show_default=True, help="Where to run; auto uses a GPU when one is there (through ONNX Runtime's "
+                             "CUDA provider for inference, TensorFlow's for training).")(fn)
 
 
 def events(quiet: bool = False) -> ConsoleEvents:
     """What the library reports, shown on stderr (messages and progress bars unless quiet)."""
     return ConsoleEvents(quiet)
+
+
+def start_light(device: str = "auto") -> None:
+    """Sets up an inference command: its ONNX twins go to `device` (no TensorFlow)."""
+    from dlkit.core import twins
+
+    twins.use_device(device)
 
 
 def start(device: str = "auto", seed: int | None = None, strategy: str | None = None) -> str:

@@ -1,6 +1,6 @@
 import click
 
-from dlkit.cli.common import device_option, events, handle_errors, start
+from dlkit.cli.common import device_option, events, handle_errors, start_light
 from dlkit.core.config import from_params, options
 from dlkit.core.errors import DlkitError
 from dlkit.serve.limits import ServeConfig
@@ -54,9 +54,9 @@ def serve(host, port, tasks, models, device, quiet, verbose, **params):
     config = from_params(ServeConfig, params)
     chosen = tuple(dict.fromkeys(t.strip() for t in tasks.split(",") if t.strip()))
     paths = _model_paths(models)
-    served.check_tasks(chosen, paths)  # before TensorFlow starts
+    served.check_tasks(chosen, paths)  # before any model loads
     report = events(quiet)
     if server.public(host):
         report.warning(f"listening on {host}: anyone who can reach this machine can use the models")
-    start(device)
+    start_light(device)
     server.serve(host, port, chosen, paths, config, report)

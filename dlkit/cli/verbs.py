@@ -15,7 +15,8 @@ import dataclasses
 import click
 
 from dlkit import engines
-from dlkit.cli.common import device_option, engine_options, events, handle_errors, output_options, start
+from dlkit.cli.common import (device_option, engine_options, events, handle_errors, output_options, start,
+                              start_light)
 from dlkit.cli.common import engine as engine_from
 from dlkit.cli.output import Output, error_line
 from dlkit.core import files
@@ -165,7 +166,7 @@ def predict_command(spec: Predict) -> click.Command:
         _check_outputs(spec.run_options, side)
         engine = engine_from(params)
         report = events(quiet)
-        start(device)
+        start_light(device)
         records = predictions(spec, inputs, model, {**settings, **side}, engine, report)
         if spec.plain and json_lines is None:
             raise SystemExit(_plain(records, spec.plain))
@@ -222,7 +223,7 @@ def evaluate_command(spec: Evaluate) -> click.Command:
         settings = _values(spec.options, params)
         _check_outputs(spec.options, settings)
         report = events(quiet)
-        start(device)
+        start_light(device)  # evaluation runs the light predictors; what needs TensorFlow imports it
         _emit([entry(spec.function)(list(data) if spec.data.many else data, model, events=report, **settings)],
               json_lines)
 

@@ -57,6 +57,6 @@ register_alias("LabelHead", ClassNames)
 
 def class_names(model: "keras.Model") -> list[str] | None:
     """The label names of a classifier with one output; None for a model that names
-    none, or one with several heads (dlkit.tasks.classifier.classify.heads_of)."""
+    none, or one with several heads (dlkit.tasks.classifier.twin.heads_of)."""
     named = [layer for layer in model.layers if isinstance(layer, ClassNames)]
     return named[0].names if len(named) == 1 and not named[0].multi else None

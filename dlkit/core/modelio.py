@@ -7,6 +7,10 @@ Conventions every task follows:
 - Files and folders are written to a temporary name and renamed into place, so an
   interrupted save (Ctrl-C, a crash, a full disk) never leaves a half-written model.
 - Models load with safe_mode=True: a model file cannot run code when loaded.
+
+Finding shipped models and reading model folders needs no TensorFlow (inference runs
+on ONNX twins, dlkit.core.twins): Keras is imported by the functions that save or load
+a Keras model.
 """
 
 import dataclasses
@@ -20,7 +24,6 @@ from typing import Any, Callable
 from dlkit.core import config as settings
 from dlkit.core.errors import DlkitError
 from dlkit.core.files import atomic_path, read_json, sha256, size, write_json
-from dlkit.core.runtime import keras
 
 
 def save_model(model: "keras.Model", path: str) -> None:
@@ -77,6 +80,8 @@ def load_model(path: str, custom_objects: dict | None = None) -> "keras.Model":
     if os.path.isdir(path):
         raise DlkitError(f"{path} is a folder; expected a .keras model file")
     check_archive(path)
+    from dlkit.core.runtime import keras
+
     try:
         return keras.saving.load_model(path, custom_objects=custom_objects, compile=False, safe_mode=True)
     except Exception as e:
@@ -111,7 +116,8 @@ def quantize(source: str, target: str) -> dict:
         raise DlkitError(f"{source} has no Dense or Embedding layer to quantize")
     if folder:
         with atomic_path(target) as tmp:
-            shutil.copytree(source, tmp, ignore=shutil.ignore_patterns("model.keras"))
+            # Not the float model's ONNX twin: the int8 model's own is made on its first use.
+            shutil.copytree(source, tmp, ignore=shutil.ignore_patterns("model.keras", "*.onnx"))
             model.save(os.path.join(tmp, "model.keras"))
     else:
         save_model(model, target)
@@ -120,6 +126,8 @@ def quantize(source: str, target: str) -> dict:
 
 
 def _graph_layers(model: "keras.Model") -> set[int]:
+    from dlkit.core.runtime import keras
+
     found = set()
     for layer in model.layers:
         found.add(id(layer))

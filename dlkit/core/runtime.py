@@ -27,7 +27,8 @@ except ModuleNotFoundError as e:
     if e.name not in ("tensorflow", "keras"):
         raise
     # TensorFlow comes with an extra, so that CPU and GPU installs each get one copy.
-    raise DlkitError(f"{e.name} is not installed: pip install 'dlkit[cpu]' (or 'dlkit[gpu]' for NVIDIA GPUs)") from None
+    raise DlkitError(f"{e.name} is not installed: this needs training's extra, pip install 'dlkit[train]' "
+                     f"(or 'dlkit[gpu]' for NVIDIA GPUs)") from None
 if not verbose():
     tf.get_logger().setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
@@ -92,3 +93,30 @@ def keras_cache_dir() -> str:
     """Where keras.utils.get_file keeps downloads (the models/ folder of KERAS_HOME)."""
     home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
     return os.path.join(home, "models")
+
+
+def network(model: "keras.Model", preprocess=None):
+    """A Keras model as inference's network: a function of numpy arrays (pixels, ids)
+    giving numpy outputs (a dict for a model with named outputs), traced once per shape
+    family. It stands where an ONNX twin's graph does when a predictor runs on Keras
+    (training's own scores, the parity tests). Inputs are arrays in the model's input
+    order, or one dict of named inputs; uint8 pixels become float32 (as a twin takes
+    them), then go through `preprocess` if given."""
+
+    def prepared(x):
+        x = tf.cast(x, tf.float32) if x.dtype == tf.uint8 else x
+        return preprocess(x) if preprocess else x
+
+    @tf.function(reduce_retracing=True)
+    def run(inputs):
+        return model(tf.nest.map_structure(prepared, inputs), training=False)
+
+    def call(*inputs):
+        outputs = run(inputs[0] if len(inputs) == 1 else list(inputs))
+        if isinstance(outputs, dict):
+            return {k: v.numpy() for k, v in outputs.items()}
+        if isinstance(outputs, (list, tuple)):
+            return [v.numpy() for v in outputs]
+        return outputs.numpy()
+
+    return call

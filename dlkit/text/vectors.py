@@ -1,7 +1,8 @@
 """Word vectors in every common format, read safely (gensim's pickle only when asked),
 and written in word2vec's own formats (never a pickle).
 
-Nothing here imports TensorFlow.
+Nothing here imports TensorFlow; gensim is imported by the functions that need it, and
+`read_word2vec_binary` (what inference reads a model's vectors with) needs only numpy.
 """
 
 import os
@@ -63,6 +64,56 @@ def load_embeddings(path: str, allow_pickle: bool = False):
         raise
     except Exception as e:
         raise DlkitError(f"cannot read word vectors {path} ({kind}): {str(e).splitlines()[0][:200]}") from None
+
+
+class Vectors:
+    """Word vectors without gensim: the part of its KeyedVectors that inference uses.
+    `vectors` (words, vector_size) float32 rows in `index_to_key` order, `key_to_index`,
+    and vectors[word] (a row) or vectors[[words]] (their rows stacked)."""
+
+    def __init__(self, words: list[str], vectors: np.ndarray):
+        self.index_to_key, self.vectors = words, vectors
+        self.key_to_index = {word: i for i, word in enumerate(words)}
+        self.vector_size = int(vectors.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.index_to_key)
+
+    def __getitem__(self, words: "str | list[str]") -> np.ndarray:
+        if isinstance(words, str):
+            return self.vectors[self.key_to_index[words]]
+        return self.vectors[[self.key_to_index[word] for word in words]]
+
+
+def read_word2vec_binary(path: str) -> Vectors:
+    """word2vec's binary format (what save_embeddings writes), read as gensim reads it: a
+    "count dim" line, then for each word its UTF-8 bytes, a space and dim native float32
+    values; a newline before a word (the C tool's) is dropped, and a word seen twice keeps
+    its first vector. One line naming the file for anything else."""
+    kind = embeddings_format(path)
+    if kind != "word2vec-binary":
+        raise DlkitError(f"{path}: expected word2vec binary vectors, not {kind}")
+    with open(path, "rb") as f:
+        data = f.read()
+    end = data.find(b"\n")
+    count, dim = (int(v) for v in data[:end].split())
+    start, width = end + 1, 4 * dim
+    words, offsets, seen = [], [], set()
+    for _ in range(count):
+        space = data.find(b" ", start)
+        if space < 0 or len(data) - (space + 1) < width:
+            raise DlkitError(f"cannot read word vectors {path}: it ends after {len(words)} of its {count} words")
+        try:
+            word = data[start:space].decode("utf-8").lstrip("\n")
+        except UnicodeDecodeError:
+            raise DlkitError(f"cannot read word vectors {path}: word {len(words) + 1} is not UTF-8") from None
+        if word not in seen:
+            seen.add(word)
+            words.append(word)
+            offsets.append(space + 1)
+        start = space + 1 + width
+    rows = [np.frombuffer(data, np.float32, dim, offset) for offset in offsets]
+    return Vectors(words, np.stack(rows) if rows else np.zeros((0, dim), np.float32))
 
 
 def save_embeddings(vectors, path: str, binary: bool = True) -> None:

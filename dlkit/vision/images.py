@@ -2,8 +2,9 @@
 
 Pillow decodes (it knows EXIF, CMYK, palettes, 16-bit and truncated files), on threads
 (it releases the GIL), so the next images are ready while the model works: through
-tf.data for a known list of files (image_dataset), or as paths arrive for a Predictor
-answering a stream (ImagePredictor).
+tf.data for a known list of files (image_dataset, for training), or as paths arrive for a
+Predictor answering a stream (ImagePredictor, which needs no TensorFlow: its network is
+any function of pixels, an ONNX twin's or a Keras model's).
 """
 
 import os
@@ -16,7 +17,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from dlkit.core.errors import ItemError
 from dlkit.core.inputs import IDLE_SECONDS, Item, as_items
-from dlkit.core.runtime import keras, tf
 from dlkit.core.task import Predictor
 
 # 1e8 pixels is a 10000x10000 photo, already ~300 MB as RGB; beyond that a file is more
@@ -105,6 +105,7 @@ def image_dataset(paths: list[str], size: int, batch_size: int) -> "tf.data.Data
     An unusable image comes through as a black image with a non-empty error, so one bad
     file never stops a batch; callers report it and ignore its prediction.
     """
+    from dlkit.core.runtime import tf
 
     def decode(path):
         image, error = tf.numpy_function(_decode, [path, size], [tf.uint8, tf.string])
@@ -120,23 +121,16 @@ def image_dataset(paths: list[str], size: int, batch_size: int) -> "tf.data.Data
 class ImagePredictor(Predictor):
     """A Predictor of image paths through one network: each image is decoded on a thread
     as soon as its path arrives, and each batch's good images go through
-    `model(preprocess(pixels))` together. Subclasses turn the network's outputs into
-    results (predict_images)."""
+    `network(pixels)` together (uint8 [N, input_size, input_size, 3] in; an ONNX twin's
+    graph, or dlkit.core.runtime.network for a Keras model). Subclasses turn the
+    network's outputs into results (predict_images)."""
 
-    def __init__(self, model: "keras.Model", input_size: int, preprocess: Callable | None = None,
-                 batch_size: int = 32):
-        self.model, self.input_size, self.batch_size = model, input_size, batch_size
-
-        @tf.function(reduce_retracing=True)
-        def run(images):
-            x = tf.cast(images, tf.float32)
-            return model(preprocess(x) if preprocess else x, training=False)
-
-        self._run = run
+    def __init__(self, network: Callable[[np.ndarray], Any], input_size: int, batch_size: int = 32):
+        self.network, self.input_size, self.batch_size = network, input_size, batch_size
 
     def outputs(self, images: np.ndarray) -> np.ndarray:
         """The network's outputs for uint8 images [N, input_size, input_size, 3]."""
-        return self._run(images).numpy()
+        return self.network(images)
 
     def predict(self, items: Iterable[Any], idle: float | None = IDLE_SECONDS) -> Iterator[dict]:
         # Decoding starts as each path is read, not when its batch is full: the next

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Trains the shipped captioner on the Flickr8k training split (official split files),
-# stores its Dense/Embedding weights as int8, scores BLEU-1..4 of both copies on the
-# official test split, draws an attention map and ships the int8 copy.
+# stores its Dense/Embedding weights as int8 (evaluating that copy makes its ONNX twin),
+# scores BLEU-1..4 of both copies on the official test split, draws an attention map and
+# ships the int8 copy.
 #   bash tasks/captioner/recipe.sh [WORK_DIR]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -22,13 +23,16 @@ dlkit caption --model "$work/captioner-int8" "$shared/data/photos/horse.png" \
 cp "$work/captioner.curves.png" "$here/training-curves.png"
 python - "$work" <<'PY'
 import json, sys
-from dlkit.core import modelio
+from dlkit.core import modelio, twins
 work = sys.argv[1]
 test, full, greedy, train = (json.load(open(f"{work}/{name}.json"))
                              for name in ("test", "test-float32", "test-greedy", "train"))
 metrics = {"split": "flickr8k test (1,000 images)", "beam_size": test["beam_size"],
            **{f"bleu{n}": test[f"bleu{n}"] for n in range(1, 5)}, "bleu4_float32": full["bleu4"],
            "bleu4_greedy": greedy["bleu4"], "epochs": train["epochs"], "train_seconds": train["seconds"]}
+# the int8 copy's ONNX twin (what inference runs), made when it was first evaluated
+twin = twins.load(f"{work}/captioner-int8/model.keras", ("encoder", "step"))["encoder"].metadata
+metrics["twin"] = {key: twin[key] for key in ("max_difference", "tolerance")}
 modelio.ship(f"{work}/captioner-int8", "captioner-flickr8k", "captioner", "captioner", metrics,
              "bash tasks/captioner/recipe.sh")
 PY

@@ -2,9 +2,9 @@
 
     python tasks/classifier/benchmark.py [IMAGE_DIR] [--images 320] [--rounds 3]
 
-The baseline decodes every image into memory first and times only
+The baseline decodes every image into memory first and times only the Keras model's
 `model.predict(preprocessed array)`; dlkit is timed from file paths to label records,
-with the same network, so the ratio shows what file handling costs. Rounds alternate
+with the same network run from its ONNX twin, as `dlkit classify` runs it. Rounds alternate
 between the two and the best of each is kept, because this machine is shared and noisy.
 """
 
@@ -41,7 +41,7 @@ def main() -> None:
         sys.exit(f"{args.folder}: only {len(paths)} images, wanted {args.images}")
     config = classifier.ClassifyConfig(batch_size=args.batch_size)
     predictor = classifier.load(None, config)
-    model, size = predictor.model, predictor.input_size
+    model, size = backbones.build(config.backbone), predictor.input_size
     backbone = backbones.get(config.backbone)
     decoded = backbone.preprocess(np.stack([load_image(p, size) for p in paths]).astype("float32"))
 

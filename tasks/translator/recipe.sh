@@ -24,12 +24,15 @@ dlkit translate --model "$work/en-fr-int8" "I don't know what to do." --attentio
 # ship the int8 copy with its held-out scores
 python - "$work" <<'PY'
 import json, sys
-from dlkit.core import modelio
+from dlkit.core import modelio, twins
 work = sys.argv[1]
 test, full, train = (json.load(open(f"{work}/{name}.json")) for name in ("test-int8", "test", "train"))
 metrics = {"split": f"fra.txt held-out test ({test['sentences']} English sentences)", "beam_size": test["beam_size"],
            "bleu": test["bleu"], "chrf": test["chrf"], "bleu_float32": full["bleu"], "epochs": train["epochs"],
            "train_seconds": train["seconds"]}
+# the int8 copy's ONNX twin (what inference runs), made when it was first evaluated
+twin = twins.load(f"{work}/en-fr-int8/model.keras", ("encoder", "step"))["encoder"].metadata
+metrics["twin"] = {key: twin[key] for key in ("max_difference", "tolerance")}
 modelio.ship(f"{work}/en-fr-int8", "translator-en-fr", "translator-en-fr", "translator", metrics,
              "bash tasks/translator/recipe.sh")
 PY

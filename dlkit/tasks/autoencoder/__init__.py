@@ -11,8 +11,9 @@ The saved .keras model takes raw RGB pixels (0..255) and holds a sub-model named
 "encoder" (pixels to bottleneck code), so `dlkit extract-features --model ae.keras`
 turns images into codes without knowing this task.
 
-Modules: config (settings, no TensorFlow), model (networks, train, load, evaluate, the
-grid picture).
+Modules: config (settings, no TensorFlow), model (networks, train), predict (load,
+evaluate, the grid picture: no TensorFlow; the network runs on its ONNX twin), twin
+(writing that twin).
 """
 
 from dlkit.core.task import Argument, Evaluate, Fields, Predict, Task, Train, lazy_exports
@@ -53,8 +54,8 @@ TASK = Task(
     predict=(Predict(
         command="reconstruct",
         summary="Reconstruct images with an autoencoder: a grid picture and each image's error.",
-        load="dlkit.tasks.autoencoder.model:load",
-        run="dlkit.tasks.autoencoder.model:reconstruct",
+        load="dlkit.tasks.autoencoder.predict:load",
+        run="dlkit.tasks.autoencoder.predict:reconstruct",
         options=(Fields(ReconstructConfig),),
         run_options=(Fields(GridConfig),),
         columns={"input": None, "error_mse": None, "noisy_input_mse": None},
@@ -78,7 +79,7 @@ TASK = Task(
     evaluate=Evaluate(
         command="evaluate-autoencoder",
         summary="Mean reconstruction error of an autoencoder on images.",
-        function="dlkit.tasks.autoencoder.model:evaluate",
+        function="dlkit.tasks.autoencoder.predict:evaluate",
         data=Argument("images", many=True),
         options=(Fields(ReconstructConfig, only=("noise", "seed")),),
         model="required",
@@ -94,6 +95,6 @@ TASK = Task(
 )
 
 __getattr__ = lazy_exports(__name__, {
-    "train": "model", "load": "model", "evaluate": "model", "reconstruct": "model", "Autoencoder": "model",
-    "write_grid": "model",
+    "train": "model", "load": "predict", "evaluate": "predict", "reconstruct": "predict", "Autoencoder": "predict",
+    "write_grid": "predict",
 })

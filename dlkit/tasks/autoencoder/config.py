@@ -8,6 +8,9 @@ from dlkit.core.errors import DlkitError
 
 ARCHS = ("dense", "conv")
 COLORS = ("auto", "grey", "rgb")
+# The saved model's parts besides the encoder (dlkit.vision.encoders.ENCODER): the
+# "pixels" sub-model at the encoder's start, and the decoder.
+PIXELS, DECODER = "pixels", "decoder"
 # Images are resized (aspect not kept) to a square this side at most when no
 # --image-size is given: an autoencoder on raw pixels grows with their number, and 64 px
 # keeps a photo recognisable while a CPU trains it in minutes.

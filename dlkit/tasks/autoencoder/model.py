@@ -1,5 +1,5 @@
-"""Autoencoders: the networks, training (plain or denoising), the reconstruction
-predictor and its grid picture.
+"""Autoencoders: the networks and training (plain or denoising); inference is in
+dlkit.tasks.autoencoder.predict (no TensorFlow).
 
 The saved model ("autoencoder") takes raw RGB pixels (0..255), like every dlkit model,
 and is two sub-models in a row:
@@ -13,27 +13,24 @@ dlkit.vision.encoders finds the encoder by its name.
 """
 
 import os
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from dlkit.core import files, modelio, plots, training
+from dlkit.core import files, plots, training, twins
 from dlkit.core.errors import DlkitError, ItemError
 from dlkit.core.events import SILENT, Events, warn_all
 from dlkit.core.inputs import expand_paths
-from dlkit.core.runtime import keras, tf
+from dlkit.core.runtime import keras, network, tf
 from dlkit.core.task import Run
 from dlkit.core.training import ProgressBar, TrainConfig, Trainer
-from dlkit.engines import EngineConfig, predictions
-from dlkit.tasks.autoencoder.config import Config, check, default_size
+from dlkit.tasks.autoencoder import twin
+from dlkit.tasks.autoencoder.config import DECODER, PIXELS, Config, check, default_size
 from dlkit.vision.encoders import ENCODER
 from dlkit.vision.folders import split_layout
-from dlkit.vision.images import ImagePredictor, load_image, try_load_image
+from dlkit.tasks.autoencoder.predict import LUMA, Autoencoder, corrupt, mean, mse
+from dlkit.vision.images import load_image, try_load_image
 
-# ITU-R BT.601 luma, as Pillow's convert("L"): a grey model sees what an image viewer shows.
-LUMA = (0.299, 0.587, 0.114)
-PIXELS, DECODER = "pixels", "decoder"
 
 
 # ---- Networks --------------------------------------------------------------------------
@@ -82,18 +79,10 @@ def build_model(config: Config, size: int, channels: int) -> "keras.Model":
 
 
 def to_rgb(pixels01):
-    """0..1 pixels (grey or RGB) back to the RGB 0..255 the model takes (a grey image
-    as R = G = B, which its grey layer maps back to the same grey: the weights sum to 1)."""
+    """predict.to_rgb, for tensors too (training's tf.data pipeline)."""
     if pixels01.shape[-1] == 1:
         pixels01 = tf.repeat(pixels01, 3, axis=-1) if tf.is_tensor(pixels01) else np.repeat(pixels01, 3, axis=-1)
     return pixels01 * 255.0
-
-
-def corrupt(pixels01: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
-    """Gaussian noise of std `noise`, clipped to 0..1 (Config.noise)."""
-    if not noise:
-        return pixels01
-    return np.clip(pixels01 + rng.normal(0.0, noise, pixels01.shape).astype(np.float32), 0.0, 1.0)
 
 
 # ---- Data ------------------------------------------------------------------------------
@@ -202,166 +191,18 @@ def train(images: "str | list[str]", output: str, config: Config | None = None,
     trainer.save(model, output)
     curves = os.path.splitext(output)[0] + ".curves.png"
     if trainer.is_chief:
+        twin.write(output, twins.twin_paths(output))
         plots.training_curves(history, curves, title=f"{config.arch} autoencoder"
                               + (f", noise {noise:g}" if noise else ""))
     trainer.finish()
 
-    predictor = Autoencoder(model, output, batch_size=config.batch_size)
-    scores = {"val_error_mse": _mean(_mse(predictor.rebuild(to_rgb(val_clean)), val_clean))}
+    predictor = Autoencoder(network(model), output, size, channels, batch_size=config.batch_size)
+    scores = {"val_error_mse": mean(mse(predictor.rebuild(to_rgb(val_clean)), val_clean))}
     if noise:
-        scores["val_denoised_mse"] = _mean(_mse(predictor.rebuild(to_rgb(val_noisy)), val_clean))
-        scores["val_noisy_input_mse"] = _mean(_mse(val_noisy, val_clean))
+        scores["val_denoised_mse"] = mean(mse(predictor.rebuild(to_rgb(val_noisy)), val_clean))
+        scores["val_noisy_input_mse"] = mean(mse(val_noisy, val_clean))
     summary = {"input": sources[0] if len(sources) == 1 else sources, **training.summary(
         history, model=output, curves=curves, arch=config.arch, bottleneck=config.bottleneck, noise=noise,
         image_size=size, color="grey" if grey else "rgb", train_images=len(data), val_images=len(val), **scores)}
     return Run(output, history, summary)
 
-
-def _mse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per image: the mean over its pixels (and channels) of the squared difference."""
-    return np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2, axis=(1, 2, 3))
-
-
-def _mean(values: np.ndarray) -> float:
-    return round(float(np.mean(values)), 6)
-
-
-# ---- Inference -------------------------------------------------------------------------
-
-class Autoencoder(ImagePredictor):
-    """Image paths in, {"error_mse"} out: the mean squared difference (pixels 0..1)
-    between the image and its reconstruction, an anomaly score. With `noise`, the
-    image is corrupted first (seeded by `seed` and the image's pixels: an image gets the
-    same noise in any order, batch or rerun) and the record adds
-    "noisy_input_mse", the corrupted input's own error against the clean image, so that
-    error_mse below it means the model removed noise. `keep`: how many of the first
-    images to keep (clean, corrupted, reconstructed) in `kept`, for write_grid."""
-
-    def __init__(self, model: "keras.Model", source: str, noise: float = 0.0, seed: int = 0,
-                 batch_size: int = 64, keep: int = 0):
-        try:
-            self.pixels = model.get_layer(ENCODER).get_layer(PIXELS)
-        except ValueError:
-            raise DlkitError(f"{source}: not an autoencoder written by dlkit train-autoencoder (it has no "
-                             f"{ENCODER}/{PIXELS} sub-model)") from None
-        if not 0 <= noise <= 1:
-            raise DlkitError(f"--noise must be between 0 and 1 (pixels are 0..1), not {noise}")
-        super().__init__(model, int(model.input_shape[1]), None, batch_size)
-        self.source, self.noise, self.keep = source, float(noise), keep
-        self.channels = int(model.output_shape[-1])
-        self.kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        self.seed = seed
-
-    def rebuild(self, rgb: np.ndarray) -> np.ndarray:
-        """Reconstructions (0..1) of RGB images (0..255, any float or uint8 array)."""
-        parts = [self.outputs(rgb[i:i + self.batch_size]) for i in range(0, len(rgb), self.batch_size)]
-        return np.concatenate(parts) if parts else np.zeros((0, self.input_size, self.input_size, self.channels))
-
-    def predict_images(self, images: np.ndarray) -> list[dict]:
-        clean = to_pixels(self.pixels, images, self.batch_size)
-        noisy = np.stack([corrupt(pixels, self.noise, np.random.default_rng([self.seed, zlib.crc32(image.tobytes())]))
-                          for pixels, image in zip(clean, images)])
-        rebuilt = self.rebuild(to_rgb(noisy).astype(np.float32))
-        room = max(0, self.keep - len(self.kept))
-        self.kept.extend(zip(clean[:room], noisy[:room], rebuilt[:room]))
-        errors = _mse(rebuilt, clean)
-        if not self.noise:
-            return [{"error_mse": round(float(e), 6)} for e in errors]
-        return [{"error_mse": round(float(e), 6), "noisy_input_mse": round(float(n), 6)}
-                for e, n in zip(errors, _mse(noisy, clean))]
-
-
-def load(path: str, noise: float = 0.0, seed: int = 0, batch_size: int = 64, keep: int = 0) -> Autoencoder:
-    """The autoencoder in `path` (a .keras file from train / dlkit train-autoencoder);
-    dlkit ships none, so a path is needed."""
-    if path is None:
-        raise DlkitError("dlkit ships no autoencoder; pass --model PATH (train one with dlkit train-autoencoder)")
-    return Autoencoder(modelio.load_model(path), path, noise, seed, batch_size, keep)
-
-
-def reconstruct(items, model: str, settings: dict | None = None, engine: EngineConfig = EngineConfig(),
-                events: Events = SILENT):
-    """The records of `dlkit reconstruct` ({"input", "error_mse", "noisy_input_mse"}):
-    load(model, **settings).predict(items) here or on Ray; with settings["grid"] a PNG
-    path, here, drawing the first settings["grid_images"] images to it at the end."""
-    settings = dict(settings or {})
-    grid, count = settings.pop("grid", None), settings.pop("grid_images", 16)
-    if grid is None:
-        yield from predictions("dlkit.tasks.autoencoder.model:load", {"path": model, **settings}, items, engine,
-                               settings.get("batch_size", 64), events)
-        return
-    files.check_output(grid, suffixes=(".png",), what="grid picture")
-    if engine.engine != "local":
-        raise DlkitError("--output draws the grid from this process: use it with --engine local")
-    predictor = load(model, keep=count, **settings)
-    yield from predictor.predict(items)
-    if predictor.kept:
-        write_grid(predictor.kept, grid, noisy=predictor.noise > 0)
-        events.message(f"{len(predictor.kept)} images, {'corrupted and ' if predictor.noise else ''}"
-                       f"reconstructed -> {grid}")
-    else:
-        events.warning(f"{grid}: no image was reconstructed, so no grid was drawn")
-
-
-def evaluate(images: "str | list[str]", model: "str | Autoencoder", noise: float = 0.0, seed: int = 0,
-             events: Events = SILENT) -> dict:
-    """The mean reconstruction error over `images` (files, folders, globs), with
-    `noise` that of the corrupted inputs too; unusable images are left out and counted."""
-    predictor = model if isinstance(model, Autoencoder) else load(model, noise, seed)
-    paths = expand_paths([images] if isinstance(images, str) else images)
-    errors, noisy, skipped = [], [], []
-    with events.progress(len(paths), "reconstructing") as advance:
-        for record in predictor.predict(paths):
-            advance()
-            if "error" in record:
-                skipped.append(f"{record['input']}: {record['error']}; skipped")
-                continue
-            errors.append(record["error_mse"])
-            noisy.append(record.get("noisy_input_mse"))
-    warn_all(events, skipped)
-    if not errors:
-        raise DlkitError("no usable images to evaluate on")
-    metrics = {"model": predictor.source, "images": len(errors), "skipped": len(skipped), "noise": predictor.noise,
-               "error_mse": _mean(np.array(errors))}
-    if predictor.noise:
-        metrics["noisy_input_mse"] = _mean(np.array(noisy))
-    return metrics
-
-
-# ---- The grid picture ------------------------------------------------------------------
-
-# Each image is drawn at least this many pixels high (28 px digits are scaled up 3x).
-MIN_CELL = 72
-# Images per row band; more images wrap into further bands below.
-COLUMNS = 8
-
-
-def write_grid(kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]], path: str, noisy: bool) -> None:
-    """A PNG of the kept images: per band, a row of inputs, of corrupted inputs (when
-    `noisy`) and of reconstructions, each column one image; written atomically."""
-    from PIL import Image, ImageDraw
-
-    if not kept:
-        raise DlkitError(f"{path}: no image was reconstructed, so there is no grid to draw")
-    size = kept[0][0].shape[0]
-    scale = max(1, -(-MIN_CELL // size))
-    cell, gap, margin = size * scale, 4, 64
-    names = ["input", "noisy", "output"] if noisy else ["input", "output"]
-    picks = [0, 1, 2] if noisy else [0, 2]
-    columns = min(COLUMNS, len(kept))
-    bands = -(-len(kept) // columns)
-    band_height = len(names) * (cell + gap) + gap * 2
-    canvas = Image.new("RGB", (margin + columns * (cell + gap) + gap, bands * band_height), "white")
-    draw = ImageDraw.Draw(canvas)
-    for i, triple in enumerate(kept):
-        band, column = divmod(i, columns)
-        for row, pick in enumerate(picks):
-            pixels = np.clip(np.rint(triple[pick] * 255.0), 0, 255).astype(np.uint8)
-            tile = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).convert("RGB")
-            tile = tile.resize((cell, cell), Image.NEAREST)
-            canvas.paste(tile, (margin + gap + column * (cell + gap), band * band_height + gap + row * (cell + gap)))
-    for band in range(bands):
-        for row, name in enumerate(names):
-            draw.text((4, band * band_height + gap + row * (cell + gap) + cell // 2 - 6), name, fill="black")
-    with files.atomic_path(path) as tmp:
-        canvas.save(tmp, format="PNG", optimize=True)

@@ -7,7 +7,11 @@
         print(record["caption"])          # {"input", "caption", "score"}
     captioner.evaluate("flickr8k/", "captioner/")   # BLEU-1..4 of the test split
 
-The names below are imported on first use, so importing the package costs no TensorFlow.
+Modules: config (settings), predict (load, caption, the attention map: no TensorFlow;
+the photo is described by the ONNX twin), model (networks, train, evaluate), twin (its
+inference graphs on TensorFlow, and writing the twin from them), data (datasets, cached
+CNN features). The names below are imported on first use, so importing the package costs
+no TensorFlow.
 """
 
 import os
@@ -57,15 +61,15 @@ TASK = Task(
     predict=(Predict(
         command="caption",
         summary="Describe photos in a sentence.",
-        load="dlkit.tasks.captioner.model:load",
-        run="dlkit.tasks.captioner.model:caption",
+        load="dlkit.tasks.captioner.predict:load",
+        run="dlkit.tasks.captioner.predict:caption",
         options=(Fields(Config, only=("beam_size",)),),
         run_options=(Fields(AttentionMap),),
         columns={"input": None, "caption": None, "score": None},
         model_help=MODEL_HELP,
         serve="A sentence describing each photo.",
         help="""Describe INPUTS (image files, globs, folders, or - for paths on stdin) in a
-    sentence. Their CNN features are not cached (those train-captioner cached are reused).
+    sentence. Their CNN features are not cached.
 
     \b
     Examples:
@@ -91,6 +95,6 @@ TASK = Task(
 )
 
 __getattr__ = lazy_exports(__name__, {
-    "train": "model", "load": "model", "evaluate": "model", "caption": "model", "Captioner": "model",
-    "Caption": "model", "read_dataset": "data",
+    "train": "model", "load": "predict", "evaluate": "model", "caption": "predict", "Captioner": "predict",
+    "Caption": "predict", "read_dataset": "data",
 })

@@ -1,16 +1,18 @@
 """Image classification: ImageNet CNNs, and classifiers trained on class folders.
 
     from dlkit.tasks import classifier
-    predictor = classifier.load()                    # the ImageNet backbone (ClassifyConfig)
-    predictor = classifier.load("pets.keras")        # a model trained by train()
+    predictor = classifier.load()                    # the ImageNet backbone (ClassifyConfig), on ONNX Runtime
+    predictor = classifier.load("pets.keras")        # a model trained by train(): its twin, pets.onnx
     run = classifier.train("pets/", "pets.keras", classifier.TrainClassifierConfig(epochs=5))
     run = classifier.train("photos/", "tags.keras", labels="labels.csv")   # a head per CSV column
     metrics = classifier.evaluate("pets-val/", "pets.keras")
 
-Modules: config (settings, no TensorFlow), classify (load, the Classifier predictor),
-networks (the CNNs), run (train, evaluate: class folders or a labels CSV), training (on
-class folders), multitask (multi-label and multi-task heads from a labels CSV), mnist
-(import_mnist), cli (import-mnist).
+Modules: config (settings, no TensorFlow), predict (load, the Classifier and
+HeadsClassifier predictors, on ONNX twins: no TensorFlow), twin (writes the twins),
+classify (classify's records, Grad-CAM heat-maps), networks (the CNNs), run (train,
+evaluate: class folders or a labels CSV), training (on class folders), multitask
+(multi-label and multi-task heads from a labels CSV), mnist (import_mnist), cli
+(import-mnist).
 """
 
 from dlkit.core.task import Argument, Evaluate, Fields, Predict, Task, Train, lazy_exports
@@ -60,7 +62,7 @@ TASK = Task(
     predict=(Predict(
         command="classify",
         summary="Label photos with an ImageNet CNN or your own model.",
-        load="dlkit.tasks.classifier.classify:load",
+        load="dlkit.tasks.classifier.predict:load",
         run="dlkit.tasks.classifier.classify:classify",
         options=(Fields(ClassifyConfig, keyword="config"),),
         run_options=(Fields(Saliency),),
@@ -101,7 +103,7 @@ TASK = Task(
 )
 
 __getattr__ = lazy_exports(__name__, {
-    "load": "classify", "classify": "classify", "Classifier": "classify",
+    "load": "predict", "Classifier": "predict", "HeadsClassifier": "predict", "classify": "classify",
     "train": "run", "evaluate": "run",
     "import_mnist": "mnist",
 })

@@ -24,7 +24,8 @@ class ClassifyConfig:
     top_k: int = setting(5, "How many labels to report per image.", min=1, flags=("-k", "--top-k"))
     # MobileNetV2: ImageNet top-1 ~72% at ~300 MFLOPs an image, so it runs well on a CPU.
     backbone: str = setting(DEFAULT, "ImageNet network to use.", choices=tuple(BACKBONES))
-    # A local weights file for the backbone instead of the ImageNet download.
+    # A local weights file for the backbone instead of the ImageNet download: converted
+    # to an ONNX twin once (where TensorFlow is installed), kept beside it.
     weights: str | None = setting(None, "Load the backbone's weights from this file instead of the ImageNet "
                                   "download.")
     # 32 images keeps both a CPU's cores and a GPU busy without holding many decoded photos.

@@ -31,9 +31,10 @@ from dlkit.core.layers import ClassNames
 from dlkit.core.runtime import keras, tf
 from dlkit.core.task import Run
 from dlkit.core.training import ProgressBar, TrainConfig, Trainer
-from dlkit.tasks.classifier.classify import HeadsClassifier
+from dlkit.tasks.classifier import twin
 from dlkit.tasks.classifier.config import CLASSIC, TrainClassifierConfig, check
 from dlkit.tasks.classifier.networks import build_model, default_image_size
+from dlkit.tasks.classifier.predict import HeadsClassifier, load
 from dlkit.tasks.classifier.training import ImageSet, decode_all, default_lr, view_count, view_features
 
 # Separates the labels of one image in a multi-label cell: commas are CSV's own.
@@ -110,7 +111,8 @@ def train(image_dir: str, labels: str, output: str, config: TrainClassifierConfi
           train_config: TrainConfig | None = None, weights: str | dict | None = None,
           events: Events = SILENT) -> Run:
     """Trains one head per column of `labels` on a frozen ImageNet backbone and saves the
-    model to `output` (.keras); the Run's summary has each head's validation scores."""
+    model to `output` (.keras) and its ONNX twin beside it; the Run's summary has each
+    head's validation scores."""
     files.check_output(output, suffixes=(".keras",), what="model")
     config = check(config or TrainClassifierConfig())
     if config.arch in CLASSIC or config.fine_tune_epochs:
@@ -179,6 +181,8 @@ def train(image_dir: str, labels: str, output: str, config: TrainClassifierConfi
             scores[c.name] = {"accuracy": round(float((probabilities.argmax(-1) == val_targets[c.name]).mean()), 6)}
     full = _assemble(extractor, model, columns, thresholds)
     trainer.save(full, output)
+    if trainer.is_chief:
+        twin.write_beside(output, events)
     trainer.finish()
     summary = {"input": image_dir, "labels": labels, **training.summary(
         history, model=output, arch=config.arch, train_images=len(train_rows), val_images=len(val_rows),
@@ -248,12 +252,12 @@ def evaluate(image_dir: str, labels: str, model: "str | HeadsClassifier", events
     under "heads": for a single-label head, dlkit.core.metrics.classification's record
     (examples, accuracy, macro_f1, per_class, confusion_matrix, labels: the head's);
     micro_f1, macro_f1 and exact_match for a multi-label one."""
-    from dlkit.core import modelio
-
-    predictor = model if isinstance(model, HeadsClassifier) else HeadsClassifier(modelio.load_model(model), model)
+    predictor = model if isinstance(model, HeadsClassifier) else load(model)
+    if not isinstance(predictor, HeadsClassifier):
+        raise DlkitError(f"{model}: --labels scores a model trained with --labels; this one has one output")
     paths, columns = read_labels(labels, image_dir)
     by_name = {c.name: c for c in columns}
-    missing = [h.name for h in predictor.heads if h.name not in by_name]
+    missing = [h["name"] for h in predictor.heads if h["name"] not in by_name]
     if missing:
         raise DlkitError(f"{labels}: no column for the model's head(s) {', '.join(missing)}")
     records = []
@@ -266,20 +270,21 @@ def evaluate(image_dir: str, labels: str, model: "str | HeadsClassifier", events
         raise DlkitError(f"{labels}: none of the images could be read")
     scores = {}
     for head in predictor.heads:
-        column = by_name[head.name]
+        name, names = head["name"], head["names"]
+        column = by_name[name]
         if column.multi:
-            index = {label: j for j, label in enumerate(head.names)}
-            actual = np.zeros((len(good), len(head.names)), bool)
+            index = {label: j for j, label in enumerate(names)}
+            actual = np.zeros((len(good), len(names)), bool)
             predicted = np.zeros_like(actual)
             for row, i in enumerate(good):
                 for j, label in enumerate(column.labels):
                     if column.targets[i, j] and label in index:
                         actual[row, index[label]] = True
-                for label in records[i][head.name]:
+                for label in records[i][name]:
                     predicted[row, index[label]] = True
-            scores[head.name] = multi_label_scores(predicted, actual)
+            scores[name] = multi_label_scores(predicted, actual)
         else:
-            scores[head.name] = metrics.classification([column.labels[column.targets[i]] for i in good],
-                                                       [records[i][head.name] for i in good], head.names)
+            scores[name] = metrics.classification([column.labels[column.targets[i]] for i in good],
+                                                  [records[i][name] for i in good], names)
     return {"input": image_dir, "labels": labels, "model": predictor.source, "images": len(good),
             "heads": scores}

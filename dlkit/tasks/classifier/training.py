@@ -23,9 +23,10 @@ from dlkit.core.events import SILENT, Events, warn_all
 from dlkit.core.runtime import keras, tf
 from dlkit.core.task import Run
 from dlkit.core.training import ProgressBar, TrainConfig, Trainer
-from dlkit.tasks.classifier.classify import Classifier, load
+from dlkit.tasks.classifier import twin
 from dlkit.tasks.classifier.config import CLASSIC, ClassifyConfig, TrainClassifierConfig, check
 from dlkit.tasks.classifier.networks import build_model, default_image_size, unfreeze_top
+from dlkit.tasks.classifier.predict import Classifier, load
 from dlkit.vision.folders import class_folders, split_layout
 from dlkit.vision.images import try_load_image
 
@@ -153,8 +154,9 @@ def _phase_callbacks(config: TrainClassifierConfig, epochs: int, steps: int, des
 def train(data: str, output: str, config: TrainClassifierConfig | None = None,
           train_config: TrainConfig | None = None, events: Events = SILENT,
           callbacks: list | None = None) -> Run:
-    """Trains on the class folders in `data`, saves `output` (.keras) and a training-curve
-    PNG beside it; the Run's summary is the record `dlkit train-classifier` prints.
+    """Trains on the class folders in `data`, saves `output` (.keras), its ONNX twin
+    (twin.write_beside) and a training-curve PNG beside it; the Run's summary is the
+    record `dlkit train-classifier` prints.
 
     Two phases for ImageNet backbones: the head on a frozen backbone (trained on the
     backbone's features, computed once for each image and `views` augmented copies, and
@@ -227,6 +229,8 @@ def train(data: str, output: str, config: TrainClassifierConfig | None = None,
         history = _concatenate(history, tuned)
 
     trainer.save(model, output)
+    if trainer.is_chief:
+        twin.write_beside(output, events)
     curves = os.path.splitext(output)[0] + ".curves.png" if not all_in else None  # no epochs: no curves
     if trainer.is_chief and curves:
         plots.training_curves(history, curves, title=f"{config.arch} on {os.path.basename(os.path.abspath(data))}")

@@ -40,8 +40,8 @@ TASK = Task(
     predict=(Predict(
         command="geolocate",
         summary="Predict where news texts are about: lat, lon and the nearest city.",
-        load="dlkit.tasks.geolocator.model:load",
-        run="dlkit.tasks.geolocator.model:locate",
+        load="dlkit.tasks.geolocator.predict:load",
+        run="dlkit.tasks.geolocator.predict:locate",
         inputs="texts",
         options=(Fields(PredictConfig),),
         run_options=(Fields(MapConfig),),
@@ -59,7 +59,7 @@ TASK = Task(
     evaluate=Evaluate(
         command="evaluate-geolocator",
         summary="Mean/median great-circle error (km) and acc@161km of a geolocator.",
-        function="dlkit.tasks.geolocator.model:evaluate",
+        function="dlkit.tasks.geolocator.predict:evaluate",
         options=(Fields(Config, only=FIELDS), Fields(EvaluateConfig)),
         model_help=MODEL_HELP,
         help="""Great-circle error of a geolocator on labelled DATA: mean_km, median_km and
@@ -73,5 +73,5 @@ TASK = Task(
 )
 
 __getattr__ = lazy_exports(__name__, {
-    "train": "model", "load": "model", "evaluate": "model", "locate": "model", "Geolocator": "model",
+    "train": "model", "load": "predict", "evaluate": "predict", "locate": "predict", "Geolocator": "predict",
 })

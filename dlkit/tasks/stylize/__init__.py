@@ -8,8 +8,10 @@
     for record in stylize.load("starry.keras").predict(["holiday.jpg"]):
         stylize.save_image(record["image"], "painted.jpg")
 
-Modules: config (settings, no TensorFlow), model (images, the loss network, the
-optimisation), fast (the fast stylizer: train, load), cli (stylize, in both modes).
+Modules: config (settings, no TensorFlow), images (reading and writing pictures), model
+(the loss network, the optimisation), fast (training a fast stylizer), predict (running
+it on its ONNX twin, no TensorFlow), twin (writing that twin), cli (stylize, in both
+modes).
 """
 
 from dlkit.core.task import Argument, Fields, Predict, Task, Train, lazy_exports
@@ -42,7 +44,7 @@ TASK = Task(
     predict=(Predict(
         command="stylize",
         summary="Repaint a photo in the style of an artwork (or with a trained fast stylizer).",
-        load="dlkit.tasks.stylize.fast:load",
+        load="dlkit.tasks.stylize.predict:load",
         model="required",
         model_help="A fast stylizer from train-stylizer.",
         serve="Photos repainted by a fast stylizer (PNG data URLs).",
@@ -55,6 +57,6 @@ TASK = Task(
 
 __getattr__ = lazy_exports(__name__, {
     "stylize": "model", "stylize_to": "model", "StylizeReport": "model", "LossNetwork": "model",
-    "read_image": "model", "save_image": "model", "check_image_output": "model",
-    "train": "fast", "load": "fast", "stylize_files": "fast", "FastStylizer": "fast",
+    "read_image": "images", "save_image": "images", "check_image_output": "images",
+    "train": "fast", "load": "predict", "stylize_files": "predict", "FastStylizer": "predict",
 })

@@ -1,12 +1,12 @@
 """stylize: style transfer's hand-written command, as it has two modes (Gatys et al.'s
 optimisation of one photo, or a fast stylizer over many with --model); both are the
-library's (model.stylize_to, fast.stylize_files). Its settings are StylizeConfig's
+library's (model.stylize_to; predict.stylize_files, on the stylizer's ONNX twin). Its settings are StylizeConfig's
 fields; the models are imported when it runs, so `--help` needs no TensorFlow."""
 
 import click
 
 from dlkit.cli import common, output
-from dlkit.cli.common import device_option, handle_errors, output_options, start
+from dlkit.cli.common import device_option, handle_errors, output_options, start, start_light
 from dlkit.core.config import from_params, options
 from dlkit.core.errors import DlkitError
 from dlkit.core.inputs import expand_paths
@@ -46,11 +46,11 @@ def stylize(images, output_path, model, save_every, json_lines, quiet, verbose, 
     events = common.events(quiet)
     table = output.Output(json_lines)
     if model:
-        from dlkit.tasks.stylize.fast import stylize_files
+        from dlkit.tasks.stylize.predict import stylize_files
 
         records = stylize_files(expand_paths(images), output_path, model, config.size, config.max_size, engine,
                                 events)
-        start(device, config.seed)
+        start_light(device)
         for record in records:
             table.emit(record)
         raise SystemExit(table.close())

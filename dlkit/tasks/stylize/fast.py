@@ -1,5 +1,6 @@
 """The fast stylizer (Johnson et al.): a feed-forward network trained with the perceptual
-losses of .model to paint one style, then applied to any photo in one pass.
+losses of .model to paint one style, then applied to any photo in one pass (.predict,
+on the ONNX twin that training writes beside the model).
 
     from dlkit.tasks.stylize import StylizerConfig, load, train
     run = train("starry.jpg", "starry.keras", StylizerConfig(steps=800), images="photos/")
@@ -8,24 +9,21 @@ losses of .model to paint one style, then applied to any photo in one pass.
 """
 
 import os
-import time
-from typing import Iterator
 
 import numpy as np
 
-from dlkit.core import files, modelio, plots
+from dlkit.core import files, plots, twins
 from dlkit.core.config import validate
-from dlkit.core.errors import DlkitError, ItemError
+from dlkit.core.errors import DlkitError
 from dlkit.core.events import SILENT, Events
 from dlkit.core.inputs import expand_paths
 from dlkit.core.runtime import keras, tf
-from dlkit.core.task import Predictor, Run
+from dlkit.core.task import Run
 from dlkit.core.training import ProgressBar, TrainConfig, Trainer
-from dlkit.engines import EngineConfig, predictions
-from dlkit.tasks.stylize import TASK
-from dlkit.tasks.stylize.config import StylizeConfig, StylizerConfig
-from dlkit.tasks.stylize.model import (LossNetwork, check_image_output, fit_size, offline_advice, read_image,
-                                       relative_loss, resized, save_image, style_grams, total_variation)
+from dlkit.tasks.stylize import twin
+from dlkit.tasks.stylize.config import StylizerConfig
+from dlkit.tasks.stylize.model import (LossNetwork, fit_size, offline_advice, read_image, relative_loss, resized,
+                                       style_grams, total_variation)
 from dlkit.vision import backbones
 from dlkit.vision.images import load_image
 
@@ -141,94 +139,10 @@ def train(style: str, output: str, config: StylizerConfig | None = None, train_c
     trainer.save(model.net, output)
     curves = os.path.splitext(output)[0] + ".curves.png"
     if trainer.is_chief:
+        twin.write(output, twins.twin_paths(output))
         plots.training_curves(history, curves, title=f"fast stylizer: {os.path.basename(style)}")
     trainer.finish()
     summary = {"input": style, "model": output, "steps": epochs * steps_per_epoch,
                "seconds": round(history["seconds"], 1), "first_loss": round(history["loss"][0], 4),
                "final_loss": round(history["loss"][-1], 4), "curves": curves}
     return Run(output, history, summary)
-
-
-# ---- Inference ---------------------------------------------------------------------------
-
-class FastStylizer(Predictor):
-    """Photo paths in, {"image", "width", "height", "seconds"} out: each photo painted in
-    one forward pass, its longest side shrunk to `size` if larger (a photo beyond
-    `max_size` even then is an error record: memory grows with the pixel count)."""
-
-    batch_size = 1  # photos differ in size
-
-    def __init__(self, model: "keras.Model", size: int = StylizeConfig.size, max_size: int = StylizeConfig.max_size):
-        self.model, self.size, self.max_size = model, size, max_size
-
-        @tf.function(reduce_retracing=True)
-        def run(x):
-            return model(x, training=False)
-
-        self._run = run
-
-    def paint(self, image: np.ndarray) -> np.ndarray:
-        """A float RGB image (0..255) of any size, painted."""
-        h, w = image.shape[:2]
-        # the network downsamples twice: pad to a multiple of 4, crop back afterwards
-        ph, pw = (-h) % 4, (-w) % 4
-        padded = np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="reflect")
-        return self._run(tf.constant(padded[None], tf.float32))[0].numpy()[:h, :w]
-
-    def predict_batch(self, values: list) -> list:
-        return [self._paint_file(path) for path in values]
-
-    def _paint_file(self, path: str) -> "dict | ItemError":
-        try:
-            image = load_image(path)
-            h, w = image.shape[:2]
-            scale = min(1.0, self.size / max(w, h))
-            if max(w, h) * scale > self.max_size:
-                return ItemError(f"larger than --max-size {self.max_size}")
-            if scale < 1:
-                image = load_image(path, (max(4, round(w * scale)), max(4, round(h * scale))))
-        except ItemError as e:
-            return e
-        started = time.perf_counter()
-        painted = self.paint(image.astype(np.float32))
-        return {"image": painted, "width": painted.shape[1], "height": painted.shape[0],
-                "seconds": round(time.perf_counter() - started, 3)}
-
-
-def load(path: str | None = None, size: int = StylizeConfig.size, max_size: int = StylizeConfig.max_size
-         ) -> FastStylizer:
-    """The fast stylizer in the .keras file `path` (written by train / dlkit
-    train-stylizer); None: the one dlkit ships, if any."""
-    return FastStylizer(modelio.load_model(path or modelio.pretrained_path(TASK.name)), size, max_size)
-
-
-def stylize_files(paths: list[str], output: str, model: str | None = None, size: int = StylizeConfig.size,
-                  max_size: int = StylizeConfig.max_size, engine: EngineConfig = EngineConfig(),
-                  events: Events = SILENT) -> Iterator[dict]:
-    """What `dlkit stylize --model` does: each photo of `paths` through the fast stylizer
-    `model` (here, or on Ray's workers), written into the folder `output` (as NAME.jpg)
-    when there are several or `output` is a folder, else to the image `output`; one
-    record per photo {"input", "output", ...}, or an error record. The outputs are
-    checked now; the model is loaded when the first record is asked for."""
-    many = len(paths) > 1 or output.endswith(os.sep) or os.path.isdir(output)
-    if many:
-        files.check_output(output, folder=True, what="output folder")
-    else:
-        check_image_output(output)
-
-    def records():
-        painted = predictions("dlkit.tasks.stylize.fast:load", {"path": model, "size": size, "max_size": max_size},
-                              paths, engine, FastStylizer.batch_size, events)
-        if many:
-            os.makedirs(output, exist_ok=True)
-        with events.progress(len(paths), "stylizing") as advance:
-            for path, record in zip(paths, painted):
-                if "error" not in record:
-                    target = os.path.join(output, os.path.splitext(os.path.basename(path))[0] + ".jpg") if many \
-                        else output
-                    save_image(record.pop("image"), target)
-                    record = {"input": record.pop("input"), "output": target, **record}
-                yield record
-                advance()
-
-    return records()

@@ -5,8 +5,9 @@
     predictor = svm.load("pets-svm")                 # a Predictor: {"label", "scores"}
     features = svm.FeatureExtractor(svm.FeaturesConfig()).extract_dataset("pets/train")
 
-Modules: config (settings, no TensorFlow), model (features, the SVM, its predictor), cli
-(extract-features).
+Modules: config (settings, no TensorFlow), predict (features, the SVM's files, the
+predictors, on ONNX twins: no TensorFlow), twin (the feature networks and their twins),
+model (fitting the SVM, evaluate), cli (extract-features).
 """
 
 from dlkit.core.task import Argument, Evaluate, Fields, Predict, Task, Train, lazy_exports
@@ -40,7 +41,7 @@ TASK = Task(
         Predict(
             command="predict-svm",
             summary="Label images with a trained SVM.",
-            load="dlkit.tasks.svm.model:load",
+            load="dlkit.tasks.svm.predict:load",
             options=(Fields(PredictConfig),),
             columns={"input": None, "label": None, "scores": None},
             model="required",
@@ -57,7 +58,7 @@ TASK = Task(
         Predict(
             command="extract-features",
             summary="Save CNN feature vectors of images (for SVMs and more).",
-            load="dlkit.tasks.svm.model:extractor",
+            load="dlkit.tasks.svm.predict:extractor",
             options=(Fields(FeaturesConfig, exclude=("model",)),),
             model_help="A .keras model from RGB pixels to vectors [default: the ImageNet backbone].",
             serve="CNN feature vectors of photos.",
@@ -84,6 +85,7 @@ TASK = Task(
 )
 
 __getattr__ = lazy_exports(__name__, {
-    "Features": "model", "FeatureExtractor": "model", "SVMModel": "model", "SVMPredictor": "model",
-    "fit": "model", "train": "model", "load": "model", "evaluate": "model", "extractor": "model",
+    "Features": "predict", "FeatureExtractor": "predict", "SVMModel": "predict", "SVMPredictor": "predict",
+    "load": "predict", "extractor": "predict", "extract_files": "predict",
+    "fit": "model", "train": "model", "evaluate": "model",
 })

@@ -1,11 +1,11 @@
 """extract-features: the SVM task's one hand-written command (it writes a features file,
-not records). Its settings are FeaturesConfig's fields; the models are imported when it
-runs, so `--help` needs no TensorFlow."""
+not records). Its settings are FeaturesConfig's fields; the feature network runs from
+its ONNX twin (dlkit.tasks.svm.predict), without TensorFlow."""
 
 import click
 
 from dlkit.cli import common, output
-from dlkit.cli.common import device_option, handle_errors, start
+from dlkit.cli.common import device_option, handle_errors, start_light
 from dlkit.core import files
 from dlkit.core.config import from_params, options
 from dlkit.tasks.svm.config import FeaturesConfig
@@ -38,11 +38,11 @@ def extract_features(images, output_path, quiet, verbose, device, **params):
       dlkit extract-features digits/train --model ae.keras -o codes.npz   # an autoencoder's codes
       dlkit extract-features photos/ --engine ray --workers 8 -o photos.npz
     """
-    from dlkit.tasks.svm.model import extract_files
+    from dlkit.tasks.svm.predict import extract_files
 
     files.check_output(output_path, what="features file")
     events = common.events(quiet)
-    start(device)
+    start_light(device)
     engine = common.engine(params)
     features = extract_files(list(images), output_path, from_params(FeaturesConfig, params), engine, events)
     for path, error in features.skipped.items():

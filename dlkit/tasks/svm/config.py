@@ -83,3 +83,20 @@ class TrainData:
 @dataclass
 class PredictConfig:
     batch_size: int = setting(32, min=1, flags=("-b", "--batch-size"))
+
+
+# The twins of backbone layers and of the Sobel baseline are named
+# "features-<backbone>-<image size>-<layer>" (dlkit.core.twins.load_named).
+NAMED = "features-"
+
+
+def named(config: FeaturesConfig) -> str:
+    """The name of the twin of a backbone layer's or the Sobel baseline's features."""
+    return f"{NAMED}{config.backbone}-{config.size()}-{config.layer}"
+
+
+def specification(config: FeaturesConfig) -> dict:
+    """What a feature network computes, as its twin's metadata names it."""
+    if config.model:
+        return {"model": config.model}
+    return {"backbone": config.backbone, "layer": config.layer, "image_size": config.size()}

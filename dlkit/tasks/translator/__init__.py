@@ -7,7 +7,11 @@
         print(record["translation"])      # {"input", "translation", "score"}
     translator.evaluate("fra.txt", "en-fr/")   # BLEU and chrF of the held-out test split
 
-The names below are imported on first use, so importing the package costs no TensorFlow.
+Modules: config (settings), subwords (SentencePiece), predict (load, translate, the
+attention map: no TensorFlow; the sentence is decoded by the ONNX twin), model
+(networks, train, evaluate), twin (its inference graphs on TensorFlow, and writing the
+twin from them), data (sentence pairs, datasets). The names below are imported on first
+use, so importing the package costs no TensorFlow.
 """
 
 import os
@@ -42,8 +46,8 @@ TASK = Task(
     predict=(Predict(
         command="translate",
         summary="Translate sentences (English to French by default), line by line.",
-        load="dlkit.tasks.translator.model:load",
-        run="dlkit.tasks.translator.model:translate",
+        load="dlkit.tasks.translator.predict:load",
+        run="dlkit.tasks.translator.predict:translate",
         inputs="texts",
         options=(Fields(Config, only=("beam_size",)),),
         run_options=(Fields(AttentionMap),),
@@ -80,7 +84,7 @@ TASK = Task(
 )
 
 __getattr__ = lazy_exports(__name__, {
-    "train": "model", "load": "model", "evaluate": "model", "translate": "model", "Translator": "model",
-    "Translation": "model", "corpus_scores": "model", "read_pairs": "data", "split_pairs": "data",
+    "train": "model", "load": "predict", "evaluate": "model", "translate": "predict", "Translator": "predict",
+    "Translation": "predict", "corpus_scores": "model", "read_pairs": "data", "split_pairs": "data",
     "references": "data",
 })

@@ -1,7 +1,6 @@
 """Translation data: sentence pairs, their fixed train/validation/test split, and the
-SentencePiece subwords the model reads and writes."""
+datasets training reads (the SentencePiece subwords are in dlkit.tasks.translator.subwords)."""
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,9 +9,8 @@ from dlkit.core import files
 from dlkit.core.errors import DlkitError
 from dlkit.core.runtime import tf
 from dlkit.tasks.translator.config import Config
+from dlkit.tasks.translator.subwords import BOS, EOS, PAD, Subwords  # noqa: F401 (Subwords: where it lived)
 from dlkit.text.tokens import pad
-
-PAD, UNK, BOS, EOS = 0, 1, 2, 3
 
 
 @dataclass
@@ -82,49 +80,6 @@ def references(pairs: Pairs) -> tuple[list[str], list[list[str]]]:
     for s, t in zip(pairs.sources, pairs.targets):
         grouped.setdefault(s, []).append(t)
     return list(grouped), list(grouped.values())
-
-
-class Subwords:
-    """A SentencePiece model: text <-> ids, with PAD/UNK/BOS/EOS = 0/1/2/3."""
-
-    def __init__(self, proto: bytes):
-        import sentencepiece as spm
-
-        self.proto = proto
-        self.processor = spm.SentencePieceProcessor(model_proto=proto)
-
-    @classmethod
-    def train(cls, texts: list[str], vocab_size: int) -> "Subwords":
-        import sentencepiece as spm
-
-        buffer = io.BytesIO()
-        # A vocabulary larger than the data supports makes SentencePiece fail; let it shrink.
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(texts), model_writer=buffer, vocab_size=vocab_size, model_type="unigram",
-            character_coverage=1.0, pad_id=PAD, unk_id=UNK, bos_id=BOS, eos_id=EOS, hard_vocab_limit=False,
-            num_threads=2, minloglevel=2)
-        return cls(buffer.getvalue())
-
-    @classmethod
-    def read(cls, path: str) -> "Subwords":
-        with open(path, "rb") as f:
-            return cls(f.read())
-
-    def write(self, path: str) -> None:
-        with open(path, "wb") as f:
-            f.write(self.proto)
-
-    def __len__(self) -> int:
-        return self.processor.get_piece_size()
-
-    def encode(self, texts: list[str]) -> list[list[int]]:
-        return self.processor.encode(texts)
-
-    def decode(self, ids: list[int]) -> str:
-        return self.processor.decode([i for i in ids if i > EOS])
-
-    def pieces(self, ids: list[int]) -> list[str]:
-        return [self.processor.id_to_piece(i) for i in ids]
 
 
 def make_dataset(pairs: Pairs, src: Subwords, tgt: Subwords, config: Config,
