@@ -124,13 +124,15 @@ def test_an_unusable_photo_is_an_error_record_among_the_others(server, tmp_path)
     truncated = tmp_path / "truncated.jpg"
     whole = need(PETS / "train" / "cats" / "cat.1.jpg").read_bytes()
     truncated.write_bytes(whole[: len(whole) // 2])  # the header is intact: refused only when decoded
-    records = _records(_post_photos(url, "classify", str(PHOTOS / "chelsea.png"), str(truncated)))
+    notes = str(PHOTOS / "skimage_README.txt")
+    records = _records(_post_photos(url, "classify", str(PHOTOS / "chelsea.png"), str(truncated), notes))
     assert "label" in records[0]
     assert records[1]["input"] == "truncated.jpg" and "truncated" in records[1]["error"]
+    assert records[2]["input"] == "skimage_README.txt" and "not an image" in records[2]["error"]
 
 
 @pytest.mark.parametrize("case, status, words", [
-    ("not an image", 415, "not an image"),
+    ("not multipart", 415, "multipart/form-data"),
     ("too large", 413, "over the limit"),
     ("too many pixels", 413, "pixels"),
     ("too many files", 413, "at most 8"),
@@ -138,15 +140,15 @@ def test_an_unusable_photo_is_an_error_record_among_the_others(server, tmp_path)
     ("empty text", 422, "empty"),
     ("no texts", 422, "no text"),
     ("long text", 413, "characters"),
-    ("not json", 422, "json"),
+    ("not json", 400, "not JSON"),
     ("unknown task", 404, "unknown task"),
 ])
 def test_bad_requests_are_refused_with_a_json_error(server, tmp_path, case, status, words):
     from PIL import Image
 
     url, _ = server
-    if case == "not an image":
-        response = _post_photos(url, "classify", str(PHOTOS / "skimage_README.txt"))
+    if case == "not multipart":
+        response = requests.post(f"{url}/api/classify", json={"files": ["chelsea.png"]})
     elif case == "too large":
         response = requests.post(f"{url}/api/caption", files=[("files", ("big.jpg", b"\xff" * 3_000_000))])
     elif case == "too many pixels":
@@ -158,7 +160,7 @@ def test_bad_requests_are_refused_with_a_json_error(server, tmp_path, case, stat
         Image.new("RGB", (32, 32)).save(small)
         response = _post_photos(url, "classify", *[str(small)] * 9)
     elif case == "no file":
-        response = requests.post(f"{url}/api/classify", data={"x": "1"})
+        response = requests.post(f"{url}/api/classify", files={"photo": ("cat.jpg", b"1")})  # not "files"
     elif case == "empty text":
         response = _post_texts(url, "sentiment", ["fine", "  "])
     elif case == "no texts":

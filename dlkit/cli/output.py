@@ -60,7 +60,9 @@ class Output:
             self.errors += 1
             error_line(f"{record.get('input', '')}: {record['error']}", self.stderr)
         if self.json_lines:
-            self.stdout.write(json_line(record) + "\n")
+            # A surrogate no input check caught is written as JSON's \uXXXX escape: the
+            # output stays valid UTF-8 whatever the stream's error handler would do with it.
+            self.stdout.write(json_line(record).encode("utf-8", "backslashreplace").decode("utf-8") + "\n")
             self.stdout.flush()  # downstream commands in a pipe see each record at once
         else:
             self._rows.append(record)

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from typing import Any, Iterator
 
@@ -60,8 +61,30 @@ def write_json(path: str, data: Any) -> None:
             f.write("\n")
 
 
+# The largest JSON file dlkit reads (a config, a vocabulary, a gazetteer's tables are a
+# few MB): a file beyond it is a mistake or an attack on memory, not something to parse.
+MAX_JSON_BYTES = 256 << 20
+
+
+def check_regular(path: str, kind: str = "file", limit: int | None = None) -> None:
+    """Refuses, before it is opened, what is not a regular file (a FIFO would hang the
+    reader, /dev/zero would fill memory) or is larger than `limit` bytes."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        raise DlkitError(f"{path}: {kind} not found") from None
+    except OSError as e:
+        raise DlkitError(f"{path}: cannot read the {kind} ({e.strerror})") from None
+    if not stat.S_ISREG(found.st_mode):
+        raise DlkitError(f"{path}: the {kind} is not a regular file")
+    if limit is not None and found.st_size > limit:
+        raise DlkitError(f"{path}: the {kind} is {found.st_size / 2**20:,.0f} MiB, over the limit of "
+                         f"{limit / 2**20:,.0f} MiB")
+
+
 def read_json(path: str, kind: str = "JSON file") -> Any:
     """Parsed JSON, or one line naming the file and what is wrong with it."""
+    check_regular(path, kind, MAX_JSON_BYTES)
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)

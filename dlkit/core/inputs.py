@@ -56,6 +56,20 @@ def _has_surrogates(text: str) -> bool:
     return any("\udc80" <= c <= "\udcff" for c in text)
 
 
+def text_item(text: str) -> Item:
+    """A text as an Item, or an error Item for one that is not Unicode a tokenizer can
+    read: bytes that were not UTF-8 (an argument's surrogate escapes) or a lone UTF-16
+    surrogate (JSON's "\\ud800"), which the tokenizers raise on."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        bad = text[e.start]
+        what = (f"byte {shown(bad)} is not UTF-8" if "\udc80" <= bad <= "\udcff" else
+                f"a lone UTF-16 surrogate ({shown(bad)}) is not a character")
+        return Item(shown(text), "", f"not a text: {what} (character {e.start + 1})")
+    return Item(text, text)
+
+
 def as_items(values: Iterable[Any]) -> Iterator[Item]:
     """Items from Items or plain values (a library caller's list of paths or texts)."""
     for value in values:
@@ -126,13 +140,14 @@ def _walk(root: str, extensions: frozenset[str]) -> Iterator[str]:
 # ---- Texts -----------------------------------------------------------------------------
 
 def iter_texts(args: Iterable[str], stdin: IO[bytes] | None = None) -> Iterator[Item]:
-    """Text items: each argument, or one per line of stdin for "-".
+    """Text items: each argument (an error item for one that is not UTF-8: text_item),
+    or one per line of stdin for "-".
 
     Stdin is read as bytes and decoded line by line, so a line that is not UTF-8 (or one
     longer than MAX_LINE_BYTES) becomes one error item instead of ending the stream."""
     for arg in args:
         if arg != "-":
-            yield Item(arg, arg)
+            yield text_item(arg)
             continue
         for number, line in _lines(stdin if stdin is not None else sys.stdin.buffer):
             if isinstance(line, Item):

@@ -172,6 +172,7 @@ def read_folder(folder: str, kind: str, command: str, config_class: type | None 
     for name in files:
         if not os.path.exists(os.path.join(folder, name)):
             raise DlkitError(f"{folder} is not a dlkit {kind}: it has no {name}")
+    check_contained(folder)
     path = os.path.join(folder, "config.json")
     saved = read_json(path, f"{kind} config")
     if not isinstance(saved, dict):
@@ -181,6 +182,21 @@ def read_folder(folder: str, kind: str, command: str, config_class: type | None 
     if "config" not in saved:
         raise DlkitError(f"{path}: no \"config\" entry (not written by dlkit {command})")
     return settings.load(config_class, saved["config"], path), saved
+
+
+def check_contained(folder: str) -> None:
+    """Refuses a model folder holding a link that leads out of it (a model folder from
+    someone else could otherwise have dlkit read any file this user can read), or
+    anything that is not a regular file or folder (a FIFO would hang its reader, a
+    device such as /dev/zero fill memory). Links within the folder are kept."""
+    root = os.path.realpath(folder)
+    for place, dirs, names in os.walk(folder):
+        for name in dirs + names:
+            path = os.path.join(place, name)
+            if os.path.islink(path) and os.path.commonpath([root, os.path.realpath(path)]) != root:
+                raise DlkitError(f"{path}: a link out of the model folder (to {os.path.realpath(path)}); refused")
+            if not (os.path.isdir(path) or os.path.isfile(path)):
+                raise DlkitError(f"{path}: not a regular file; refused")
 
 
 # ---- Shipped models --------------------------------------------------------------------

@@ -26,7 +26,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
-from dlkit.core.errors import ItemError
+from dlkit.core.errors import DlkitError, ItemError
 from dlkit.core.inputs import IDLE_SECONDS, Item, as_items, batched
 
 
@@ -57,7 +57,7 @@ class Predictor:
 
     def _answer(self, batch: list[Item]) -> Iterator[dict]:
         good = [item for item in batch if item.error is None]
-        results = iter(self.predict_batch([item.value for item in good]) if good else ())
+        results = iter(self._results([item.value for item in good]) if good else ())
         for item in batch:
             if item.error is not None:
                 yield {"input": item.input, "error": item.error}
@@ -68,8 +68,30 @@ class Predictor:
             else:
                 yield {"input": item.input, **result}
 
+    def _results(self, values: list) -> list:
+        """predict_batch's results; a batch that raises is answered again one value at a
+        time, so that only the value that fails gets an error (one user's text never
+        fails the others' requests batched with it on a server)."""
+        try:
+            return self.predict_batch(values)
+        except DlkitError as e:
+            if not isinstance(e, ItemError):
+                raise  # a model or setting that cannot work: the command's failure, not an item's
+            if len(values) == 1:
+                return [e]
+        except Exception as e:
+            if len(values) == 1:
+                return [ItemError(_failure(e))]
+        return [self._results([value])[0] for value in values]
+
     def predict_batch(self, values: list) -> list:
         raise NotImplementedError
+
+
+def _failure(error: Exception) -> str:
+    """An exception a model raised on one item, as that item's error: one line."""
+    first = (str(error).strip().splitlines() or [""])[0][:200]
+    return f"cannot process this item ({type(error).__name__}{': ' + first if first else ''})"
 
 
 def lazy_exports(package: str, exports: dict[str, str]):

@@ -6,6 +6,7 @@
 Modules: limits (ServeConfig: the limits and batching settings), models (which tasks are
 served, loaded through their packages' public load), batching (concurrent requests
 gathered into one model call), app (the FastAPI routes), server (loading and running),
-static/index.html (the page). FastAPI and uvicorn are the optional extra `dlkit[serve]`;
-importing this package needs neither, nor TensorFlow.
+static/index.html (the page), static/docs.html (the API's documentation, read from
+/openapi.json). FastAPI and uvicorn are the optional extra `dlkit[serve]`; importing
+this package needs neither, nor TensorFlow.
 """

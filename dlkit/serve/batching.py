@@ -72,9 +72,12 @@ class Batcher:
             return
         try:
             records = self.predict(values)
-        except BaseException as e:  # the requests get the failure; the thread goes on
-            for _, future in pending:
-                future.set_exception(e)
+        except BaseException as e:
+            if len(pending) > 1:  # each request again on its own: only the one that fails gets the failure
+                for request in pending:
+                    self._answer([request])
+                return
+            pending[0][1].set_exception(e)  # the thread goes on
             return
         self.calls += 1
         self.items += len(values)

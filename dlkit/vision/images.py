@@ -56,6 +56,14 @@ def load_image(path: str, size: int | tuple[int, int] | None = None) -> np.ndarr
         raise ItemError("image too large (possible decompression bomb)") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise ItemError(f"corrupt or truncated image ({e})") from None
+    except Exception as e:  # any other decoder's failure (NotImplementedError for a crafted DDS header) is this file's
+        raise ItemError(unreadable(e)) from None
+
+
+def unreadable(error: Exception) -> str:
+    """A decoder's failure on one file, as that file's error: one line."""
+    first = (str(error).strip().splitlines() or [""])[0][:150]
+    return f"not a readable image ({type(error).__name__}{': ' + first if first else ''})"
 
 
 def try_load_image(path: str, size: int | tuple[int, int] | None = None) -> "np.ndarray | ItemError":
@@ -121,9 +129,10 @@ def image_dataset(paths: list[str], size: int, batch_size: int) -> "tf.data.Data
 class ImagePredictor(Predictor):
     """A Predictor of image paths through one network: each image is decoded on a thread
     as soon as its path arrives, and each batch's good images go through
-    `network(pixels)` together (uint8 [N, input_size, input_size, 3] in; an ONNX twin's
-    graph, or dlkit.core.runtime.network for a Keras model). Subclasses turn the
-    network's outputs into results (predict_images)."""
+    `network(pixels)` together (uint8 [N, input_size, input_size, 3] in, or [N, height,
+    width, 3] for an input_size of (width, height); an ONNX twin's graph, or
+    dlkit.core.runtime.network for a Keras model). Subclasses turn the network's
+    outputs into results (predict_images)."""
 
     def __init__(self, network: Callable[[np.ndarray], Any], input_size: int, batch_size: int = 32):
         self.network, self.input_size, self.batch_size = network, input_size, batch_size

@@ -96,10 +96,25 @@ def load(path: str | None = None, config: ClassifyConfig | None = None,
     meta = graph.metadata
     if "labels" not in meta and "heads" not in meta:  # a twin that another task's writer made
         raise DlkitError(f"{source} is not an image classifier (its ONNX twin {graph.path} is another kind of model)")
+    size = image_size(graph, source)
     if meta.get("heads"):
-        return HeadsClassifier(graph.run, meta["input_size"], meta["heads"], source, config.batch_size)
-    return Classifier(lambda images: graph.run(images)[0], meta["input_size"], classes(graph), meta.get("labels"),
+        return HeadsClassifier(graph.run, size, meta["heads"], source, config.batch_size)
+    return Classifier(lambda images: graph.run(images)[0], size, classes(graph), meta.get("labels"),
                       source, config.top_k, config.batch_size)
+
+
+def image_size(graph: twins.Graph, source: str) -> "int | tuple[int, int]":
+    """The size photos are resized to for a classifier twin: its square side, or (width,
+    height) for a model that takes images of one fixed shape that is not square (any
+    Keras image classifier works, whatever its input's shape)."""
+    shape = graph.session.get_inputs()[0].shape
+    if len(shape) != 4 or (isinstance(shape[-1], int) and shape[-1] != 3):
+        raise DlkitError(f"{source}: expected a model taking RGB images (batch, height, width, 3), "
+                         f"got input shape {tuple(shape)}")
+    height, width = shape[1:3]
+    if isinstance(height, int) and isinstance(width, int) and height != width:
+        return width, height
+    return graph.metadata["input_size"]
 
 
 def classes(graph: twins.Graph) -> int:

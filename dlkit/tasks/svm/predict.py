@@ -238,8 +238,12 @@ def extract_files(images: list[str], output: str, config: FeaturesConfig | None 
 
 # ---- The SVM -----------------------------------------------------------------------------
 
-# The only types an SVM folder's svm.skops may hold.
-_SAFE_TYPES = ("sklearn.", "numpy.")
+# The types an SVM folder's svm.skops may hold besides those skops trusts by itself
+# (scikit-learn's estimators, NumPy's arrays and dtypes): those of the scaler + SVM
+# pipeline train writes, each named in full. Never a prefix: "numpy." takes in
+# numpy.testing's helper that runs a string, and with it any code on loading.
+_SVM_TYPES = frozenset({"sklearn.pipeline.Pipeline", "sklearn.preprocessing._data.StandardScaler",
+                        "sklearn.svm._classes.LinearSVC", "sklearn.svm._classes.SVC"})
 
 
 @dataclass
@@ -272,9 +276,11 @@ class SVMModel:
         _, saved = modelio.read_folder(folder, "SVM model", "train-svm", files=("svm.skops",))
         config_path, model_path = os.path.join(folder, "config.json"), os.path.join(folder, "svm.skops")
         classes, features = _checked_classes(saved, config_path), _checked_features(saved, config_path)
+        if features.get("model"):  # a path inside a folder is the folder's, wherever the command runs
+            features = {**features, "model": os.path.join(os.path.abspath(folder), features["model"])}
         try:
             untrusted = skops.io.get_untrusted_types(file=model_path)
-            unexpected = [t for t in untrusted if not t.startswith(_SAFE_TYPES)]
+            unexpected = [t for t in untrusted if t not in _SVM_TYPES]
             if unexpected:
                 raise DlkitError(f"{model_path} contains unexpected types ({', '.join(unexpected[:3])}); "
                                  f"refusing to load")
