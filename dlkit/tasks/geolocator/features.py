@@ -57,6 +57,7 @@ class Featurizer:
         for key, position in found:
             first.setdefault(key, position)
         total, top = sum(counts.values()), max(counts.values())
+        context_only = self._areas_of_named_cities(counts) if world and self.config.cities_over_areas else {}
         rows, context = [], {}
         for key in sorted(counts, key=lambda k: (-counts[k], first[k])):
             # The regions and countries the *other* names name: Texas does not place itself.
@@ -69,6 +70,7 @@ class Featurizer:
                 # the text names, only those stay ("Moscow, Idaho" is not Moscow, Russia).
                 inside = [p for p in readings if (p.country, p.admin1) in regions or p.country in countries]
                 readings = inside or readings
+            readings = [p for p in readings if p not in context_only.get(key, ())]
             rows.extend((key, rank, len(readings), place) for rank, place in enumerate(readings))
             if len(rows) >= size:
                 break
@@ -101,6 +103,26 @@ class Featurizer:
             points[i] = xyz[i]
             mask[i] = 1
         return features, points, mask
+
+    def _areas_of_named_cities(self, counts: Counter) -> dict[tuple, set]:
+        """Name key -> its country and region readings (and its annotated readings inside
+        them) when some city of another name, mentioned at least as often, lies inside one of
+        them: the text is about that city, and the area only says where it is (and which
+        area the name is: "Georgia" beside Tbilisi is not the state)."""
+        places = self.gazetteer.places
+
+        def inside(place, area) -> bool:
+            return place.country == area.country and (area.kind == "country" or place.admin1 == area.admin1)
+
+        dropped = {}
+        for key in counts:
+            areas = [p for p in places[key] if p.kind in ("country", "state")]
+            cities = [c for other in counts if other != key and counts[other] >= counts[key]
+                      for c in places[other] if c.kind == "city"] if areas else []
+            if any(inside(c, a) for a in areas for c in cities):
+                dropped[key] = {*areas, *(p for p in places[key] if p.kind == "seen"
+                                          and any(inside(p, a) for a in areas))}
+        return dropped
 
     def _without_qualifiers(self, found: list[tuple[tuple, int]], text: str) -> list[tuple[tuple, int]]:
         """The mentions less those of a region or country that qualify the name before them

@@ -80,8 +80,10 @@ def load(path: str | None = None, batch_size: int = 64, runtime: str = "onnx") -
     _, saved = modelio.read_folder(folder, "geolocator", "train-geolocator", files=FILES)
     # A folder from before world knowledge existed has no such key, and a model of 15
     # features; one from before place clusters decodes single points; one from before
-    # annotated areas has countries at the population centre of their cities.
-    config = load_config(Config, {"world_knowledge": False, "cluster_km": 0.0, "annotated_areas": False, **saved},
+    # annotated areas has countries at the population centre of their cities; one from
+    # before cities_over_areas keeps a country named beside its city as a candidate.
+    config = load_config(Config, {"world_knowledge": False, "cluster_km": 0.0, "annotated_areas": False,
+                                  "cities_over_areas": False, **saved},
                          os.path.join(folder, "config.json"))
     idf = _table(os.path.join(folder, "idf.json"), "idf table", _number, "a number")
     seen = _table(os.path.join(folder, "toponyms.json"), "toponyms table",
