@@ -60,3 +60,14 @@ def test_pad_to_the_longest_row_or_to_a_length():
     assert pad([[1, 2, 3], [4]]).tolist() == [[1, 2, 3], [4, 0, 0]]
     assert pad([[1, 2, 3], [4]], length=2).tolist() == [[1, 2], [4, 0]]
     assert pad([[]]).shape == (1, 1) and pad([[]]).dtype == "int32"
+
+
+def test_sentences_are_split_at_their_ends_not_after_abbreviations():
+    from dlkit.text.tokens import split_sentences
+
+    text = ('Where is the station? It is late! Mr. Smith met J. Doe at 5 p.m. on Monday. "Yes," she said. '
+            "Prices rose 3.5% in 2020… Then they fell.")
+    assert split_sentences(text) == ["Where is the station?", "It is late!",
+                                     "Mr. Smith met J. Doe at 5 p.m. on Monday.", '"Yes," she said.',
+                                     "Prices rose 3.5% in 2020…", "Then they fell."]
+    assert split_sentences("I am hungry.") == ["I am hungry."] and split_sentences("  ") == []

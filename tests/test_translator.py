@@ -32,6 +32,7 @@ def translator_dir(tmp_path_factory):
     return data, out, result
 
 
+@pytest.mark.slow
 def test_training_skips_malformed_lines_and_saves_a_model_folder(translator_dir):
     _, out, result = translator_dir
     assert "skipped 2 malformed line(s)" in result.stderr
@@ -44,6 +45,7 @@ def test_training_skips_malformed_lines_and_saves_a_model_folder(translator_dir)
         assert "optimizer" not in weights and "layers" in weights
 
 
+@pytest.mark.slow
 def test_stdin_gives_one_line_per_line_in_order(translator_dir):
     _, out, _ = translator_dir
     lines = ["Go.", "", "I am hungry.", "Who are you?", "", "Thank you."]
@@ -56,6 +58,7 @@ def test_stdin_gives_one_line_per_line_in_order(translator_dir):
     assert translated[0] and all("▁" not in t for t in translated)  # detokenized subwords
 
 
+@pytest.mark.slow
 def test_beam_search_scores_at_least_as_high_as_greedy(translator_dir):
     from dlkit.tasks import translator as task
 
@@ -68,12 +71,13 @@ def test_beam_search_scores_at_least_as_high_as_greedy(translator_dir):
     assert any(g.text for g in greedy)
 
 
+@pytest.mark.slow
 def test_json_scores_attention_map_and_evaluation(translator_dir, cli_run, tmp_path):
     data, out, _ = translator_dir
     picture = tmp_path / "attention.png"
     result, records, _ = cli_run(["translate", "--model", out, "--json", "I am hungry.", "--attention-map", picture])
     assert result.exit_code == 0 and records[0]["input"] == "I am hungry." and records[0]["score"] <= 0
-    assert picture.stat().st_size > 1000
+    assert picture.stat().st_size > 1000 and records[0]["attention_map"] == str(picture)
 
     result, records, stderr = cli_run(["evaluate-translator", data, "--model", out, "--json", "--beam-size", "2"])
     assert result.exit_code == 0, stderr
@@ -99,6 +103,7 @@ def test_learning_rate_halves_when_bleu_stalls():
     assert rates == [0.01, 0.01, 0.005, 0.005, 0.0025]
 
 
+@pytest.mark.slow
 def test_bad_inputs(cli_run, tmp_path, translator_dir):
     _, out, _ = translator_dir
     (tmp_path / "latin1.tsv").write_bytes("caf\xe9\tcaf\xe9\n".encode("latin-1"))
@@ -115,6 +120,7 @@ def test_bad_inputs(cli_run, tmp_path, translator_dir):
         assert result.exit_code == 1 and message in stderr and "Traceback" not in stderr, (args, stderr)
 
 
+@pytest.mark.slow
 def test_quantized_copy_is_smaller_and_translates_alike(translator_dir, cli_run, tmp_path):
     from dlkit.tasks import translator as task
 
@@ -153,6 +159,7 @@ def test_shipped_translator_knows_simple_sentences(cli_run):
     assert all(word in translations[text] for text, word in expected.items()), translations
 
 
+@pytest.mark.slow
 def test_library_streams_one_record_per_line(translator_dir):
     """The library's face: load() a Predictor, predict() the items iter_texts reads."""
     from dlkit.core.inputs import iter_texts
@@ -166,6 +173,7 @@ def test_library_streams_one_record_per_line(translator_dir):
     assert all("translation" in r and r["score"] <= 0 for i, r in enumerate(records) if i not in (2, 3))
 
 
+@pytest.mark.slow
 def test_damaged_model_folders_are_refused_with_one_line(translator_dir, cli_run, tmp_path):
     from dlkit.tasks.translator.data import Subwords
 
@@ -194,6 +202,7 @@ def test_held_out_test_split_is_the_one_the_shipped_translator_was_scored_on(dat
     assert len(references(test)[0]) == 4838
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("beam", [1, 4])
 def test_training_wrote_a_twin_that_translates_as_keras_does(translator_dir, beam):
     """train-translator leaves its ONNX twin beside the model, checked; on this float32
@@ -211,3 +220,76 @@ def test_training_wrote_a_twin_that_translates_as_keras_does(translator_dir, bea
     keras = predict.load(str(out), runtime="keras").translate(sentences, beam)
     assert [t.text for t in light] == [t.text for t in keras] and len({t.text for t in light}) > 10
     assert max(abs(a.score - b.score) for a, b in zip(light, keras)) <= 1e-4 + 1e-9  # rounded to 4 decimals
+
+
+# ---- The Transformer, and honest answers on hard input ---------------------------------------
+
+@pytest.fixture(scope="module")
+def transformer_dir(tmp_path_factory):
+    """A tiny Transformer translator trained through the CLI on 3,000 short pairs."""
+    from click.testing import CliRunner
+
+    from dlkit.cli import cli
+
+    tmp = tmp_path_factory.mktemp("transformer")
+    data = lines_slice(DATA / "anki" / "fra.txt", tmp / "pairs.tsv", 3000)
+    out = tmp / "en-fr"
+    result = CliRunner().invoke(cli, ["train-translator", str(data), "-o", str(out), "--arch", "transformer",
+                                      "--vocab-size", "400", "--embedding-dim", "32", "--heads", "2",
+                                      "--feed-forward", "64", "--encoder-layers", "2", "--decoder-layers", "2",
+                                      "--epochs", "2", "--warmup-steps", "20", "--bleu-sentences", "20",
+                                      "--seed", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    return out, json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_a_transformer_trains_saves_reloads_and_translates_without_tensorflow(transformer_dir, light_run):
+    out, summary = transformer_dir
+    assert summary["arch"] == "transformer" and summary["epochs"] == 2
+    assert summary["averaged"]["epochs"] == 2 and "kept" in summary["averaged"]  # checkpoint averaging ran
+    assert (out / "source.spm").read_bytes() == (out / "target.spm").read_bytes()  # one shared vocabulary
+    sentences = ["I am hungry.", "Who are you? I am Tom.", "Come here.", ""]
+    code, records, stderr = light_run(["translate", "--model", out, "--json", *sentences])
+    assert code == 0 and "Traceback" not in stderr, stderr
+    assert [r["input"] for r in records] == sentences and records[3]["translation"] == ""
+    assert all(r["confidence"] <= 0 and "score" in r for r in records)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("beam", [1, 3])
+def test_the_transformer_twin_decodes_as_keras_does(transformer_dir, beam):
+    """The step graph keeps each decoder layer's keys and values, growing a position a
+    step; Keras' graphs and the ONNX twin write the same subwords."""
+    from conftest import text_lines
+
+    from dlkit.tasks.translator import predict
+
+    out, _ = transformer_dir
+    sentences = list(dict.fromkeys(line.split("\t")[0] for line in text_lines(DATA / "anki" / "fra.txt", 60, 3000)))
+    light = predict.load(str(out)).translate(sentences, beam)
+    keras = predict.load(str(out), runtime="keras").translate(sentences, beam)
+    assert [t.text for t in light] == [t.text for t in keras]
+    assert max(abs(a.score - b.score) for a, b in zip(light, keras)) <= 1e-3
+
+
+def test_long_inputs_are_translated_sentence_by_sentence_one_line_each(light_run):
+    """The shipped model learnt from single short sentences: a line of several sentences
+    is translated one sentence at a time and joined, still one output line per input
+    line; a sentence too long for the model is translated by clauses, with a warning."""
+    long = ("My brother, who lives in Paris with his wife and their three children, works as a doctor in a "
+            "large hospital near the river, and he says that the work is hard but interesting.")
+    lines = ["Where is the station? I am hungry. Thank you very much.", "", long, "I love my mother."]
+    code, records, stderr = light_run(["translate", "--json", "-"], "\n".join(lines) + "\n")
+    assert code == 0, stderr
+    assert [r["input"] for r in records] == lines
+    first = records[0]["translation"].lower()
+    assert first.index("gare") < first.index("faim") < first.index("merci")  # in order
+    assert "warning" in records[2] and "translated in parts" in records[2]["warning"]
+    assert "hôpital" in records[2]["translation"] and "difficile" in records[2]["translation"]  # no part lost
+    assert all(-10 < r["confidence"] < 0 for i, r in enumerate(records) if i != 1)
+
+    plain = subprocess.run([sys.executable, "-m", "dlkit", "translate", "-"], capture_output=True, text=True,
+                           input="\n".join(lines) + "\n日本語の文章です。\n")
+    assert plain.returncode == 0 and len(plain.stdout.split("\n")[:-1]) == len(lines) + 1
+    assert "unknown to the model" in plain.stderr and "translated in parts" in plain.stderr

@@ -54,7 +54,8 @@ def test_the_command_runs_without_tensorflow(sentences, runtimes, tmp_path):
     assert [r["input"] for r in records] == lines
     assert [r["translation"] for r in records[:10]] == [t.text for t in expected]
     assert max(abs(r["score"] - t.score) for r, t in zip(records, expected)) <= SCORE_TOLERANCE
-    assert records[10] == {"input": "", "translation": "", "score": 0.0}
+    assert records[10] == {"input": "", "translation": "", "score": 0.0, "confidence": 0.0}
+    assert all(-10 < r["confidence"] < 0 for r in records[:10])
 
     picture = tmp_path / "attention.png"
     code, records, _, stderr = light_probe(["translate", "--json", lines[0], "--attention-map", picture], "")
@@ -62,6 +63,7 @@ def test_the_command_runs_without_tensorflow(sentences, runtimes, tmp_path):
     assert picture.stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_a_folder_without_a_twin_is_refused_light_and_converted_on_first_use(light_run, tmp_path):
     folder = tmp_path / "old"
     shutil.copytree(SHIPPED, folder, ignore=shutil.ignore_patterns("*.onnx"))

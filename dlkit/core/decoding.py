@@ -32,7 +32,9 @@ class DecoderGraphs:
         self._step = tf.function(step, reduce_retracing=True)
 
     def search(self, inputs: list[np.ndarray], beam: int, bos: int, eos: int, max_steps: int, alpha: float,
-               with_attention: bool = False, banned: tuple[int, ...] = ()) -> list[Hypothesis]:
+               with_attention: bool = False, banned: tuple[int, ...] = (),
+               required: "list[tuple[int, ...]] | None" = None,
+               avoided: "list[tuple[int, ...]] | None" = None) -> list[Hypothesis]:
         """The best hypothesis per input row (see beam_search)."""
         context, states = self._encode(*(tf.constant(x) for x in inputs))
         # Every beam of an input reads that input's context: repeated once, not per step.
@@ -44,7 +46,7 @@ class DecoderGraphs:
             return log_probs.numpy(), [s.numpy() for s in states], attention.numpy()
 
         return beam_search(step, [s.numpy() for s in states], len(inputs[0]), beam, bos, eos, max_steps, alpha,
-                           with_attention, banned=banned)
+                           with_attention, banned=banned, required=required, avoided=avoided)
 
     def endpoints(self, inputs: list["tf.TensorSpec"]) -> dict[str, "tf.function"]:
         """The two functions with fixed signatures of named tensors, for an export that
@@ -108,32 +110,49 @@ def check_vocabulary(model: "keras.Model", size: int, path: str, layers: tuple[s
 
 # ---- Training --------------------------------------------------------------------------
 
-def compile_decoder(trainer: Trainer, build: Callable[[], "keras.Model"], learning_rate: float,
-                    clipnorm: float) -> "keras.Model":
+def compile_decoder(trainer: Trainer, build: Callable[[], "keras.Model"],
+                    learning_rate: "float | keras.optimizers.schedules.LearningRateSchedule", clipnorm: float,
+                    label_smoothing: float = 0.0, beta_2: float = 0.999) -> "keras.Model":
     """The model `build()` makes, in the trainer's scope, compiled for next-token
-    prediction: cross-entropy on its logits, weighted (the datasets give weights that
-    leave the padding out), Adam with clipped gradients (recurrent nets spike)."""
+    prediction: cross-entropy on its logits (with `label_smoothing`, the share of each
+    target's probability spread over the vocabulary), weighted (the datasets give weights
+    that leave the padding out), Adam with clipped gradients (recurrent nets spike)."""
+    loss = smoothed_cross_entropy(label_smoothing) if label_smoothing else \
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     with trainer.scope():
         model = build()
-        model.compile(keras.optimizers.Adam(learning_rate, clipnorm=clipnorm),
-                      keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        model.compile(keras.optimizers.Adam(learning_rate, beta_2=beta_2, clipnorm=clipnorm), loss,
                       weighted_metrics=["accuracy"], **trainer.compile_options())
     return model
 
 
+def smoothed_cross_entropy(epsilon: float) -> Callable:
+    """Cross-entropy of logits against integer targets smoothed by `epsilon` (Szegedy et
+    al. 2016): Keras' sparse cross-entropy has no smoothing, and one-hot targets over a
+    subword vocabulary would be a batch x length x vocabulary tensor."""
+    def loss(targets, logits):
+        log_probs = tf.nn.log_softmax(logits)
+        chosen = tf.gather(log_probs, tf.cast(targets, tf.int32), batch_dims=2)
+        return -(1.0 - epsilon) * chosen - epsilon * tf.reduce_mean(log_probs, -1)
+
+    return loss
+
+
 def fit_decoder(trainer: Trainer, model: "keras.Model", train: "tf.data.Dataset", validation: "tf.data.Dataset",
-                epochs: int, steps: int | None, monitor: str, lr_patience: int, min_delta: float,
+                epochs: int, steps: int | None, monitor: str, lr_patience: int | None, min_delta: float,
                 save: Callable[[dict], None], title: str, score: Callable[[], float] | None = None,
-                events: Events = SILENT) -> tuple[dict, str]:
+                events: Events = SILENT, callbacks: list | None = None) -> tuple[dict, str]:
     """Trains with `score()` (a decoding score of validation data, higher is better)
     added to each epoch's logs as `monitor`, or, without one, `monitor` the validation
-    loss: it keeps the best epoch, stops training and halves the learning rate when it
-    stalls. Then `save(history)` writes the model and the training curves are drawn
-    beside it (the chief only). Returns (history, the curves' path)."""
+    loss: it keeps the best epoch, stops training and (unless `lr_patience` is None: a
+    learning-rate schedule of its own) halves the learning rate when it stalls. Then
+    `save(history)` writes the model and the training curves are drawn beside it (the
+    chief only). Returns (history, the curves' path)."""
     mode = "max" if score else "min"
-    callbacks = [EpochScore(monitor, score)] if score else []
-    callbacks += [halve_on_plateau(monitor, lr_patience, min_delta, mode),
-                  ProgressBar(epochs, steps, f"training {title}", events=events)]
+    callbacks = [*(callbacks or []), *([EpochScore(monitor, score)] if score else [])]
+    if lr_patience is not None:
+        callbacks.append(halve_on_plateau(monitor, lr_patience, min_delta, mode))
+    callbacks.append(ProgressBar(epochs, steps, f"training {title}", events=events))
     history = trainer.fit(model, trainer.distribute(train), trainer.distribute(validation), epochs,
                           callbacks=callbacks, monitor=monitor, mode=mode)
     curves = trainer.output.rstrip("/") + ".curves.png"

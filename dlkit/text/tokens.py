@@ -80,3 +80,26 @@ def pad(rows: list, length: int | None = None) -> np.ndarray:
         row = row[:length]
         out[i, : len(row)] = row
     return out
+
+
+# Written here rather than taken from NLTK or spaCy: their sentence models are data
+# downloads (no good offline) and a heavy import on the light path; translation inputs
+# need only the usual boundaries, and a missed one costs little (the sentence is longer).
+_ABBREVIATIONS = frozenset("mr mrs ms dr prof st jr sr vs etc e.g i.e no fig inc ltd co mt gen col lt sgt".split())
+_BOUNDARY = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9À-ÖØ-Þ¿¡])")
+
+
+def split_sentences(text: str) -> list[str]:
+    """`text`'s sentences, in order: it is cut after ., !, ? or … (and any closing quote
+    or bracket) where whitespace and a capital, a digit or an opening quote follow, but
+    not after a known abbreviation ("Mr. Smith") or a single initial ("J. Smith")."""
+    sentences, start = [], 0
+    for match in _BOUNDARY.finditer(text):
+        before = text[start: match.start()].split()
+        last = before[-1].rstrip(".").lower() if before else ""
+        if last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha()):
+            continue
+        sentences.append(text[start: match.start()].strip())
+        start = match.end()
+    sentences.append(text[start:].strip())
+    return [s for s in sentences if s]

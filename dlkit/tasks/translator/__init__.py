@@ -51,7 +51,7 @@ TASK = Task(
         inputs="texts",
         options=(Fields(Config, only=("beam_size",)),),
         run_options=(Fields(AttentionMap),),
-        columns={"input": None, "translation": None, "score": None},
+        columns={"input": None, "translation": None, "score": None, "confidence": None},
         plain="translation",
         model_help=MODEL_HELP,
         serve="Translations of sentences.",

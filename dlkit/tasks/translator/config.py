@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from dlkit.core.config import setting
 
+ARCHITECTURES = ("rnn", "transformer")
 CELLS = ("lstm", "gru")
 ATTENTIONS = ("luong", "bahdanau")
 
@@ -13,6 +14,9 @@ ATTENTIONS = ("luong", "bahdanau")
 class Config:
     # 8,000 subwords per language cover Tatoeba's everyday vocabulary with short
     # sequences while keeping the output softmax cheap on a CPU.
+    # The recurrent translator is the shipped one; the Transformer reads long sentences
+    # better and decodes faster per subword (see tasks/translator/README.md).
+    arch: str = setting("rnn", "Network: rnn (recurrent, with attention) or transformer.", choices=ARCHITECTURES)
     vocab_size: int = setting(8000, "Subwords per language (SentencePiece).", min=50)
     # Subword tokens per side; longer pairs are left out of training (Tatoeba's are short).
     max_length: int = setting(40, "Longest sentence in subwords; longer pairs are left out.", min=4)
@@ -24,6 +28,23 @@ class Config:
     # Luong (multiplicative): one matrix product, fast; Bahdanau (additive): a small MLP.
     attention: str = setting("luong", "Attention: luong (multiplicative) or bahdanau (additive).",
                              choices=ATTENTIONS)
+    # Transformer only (--arch transformer). A deep encoder and a shallow decoder
+    # (Kasai et al. 2021): the encoder runs once per sentence, the decoder once per subword,
+    # so decoder layers cost speed and encoder layers hardly any.
+    encoder_layers: int = setting(4, "Transformer encoder layers.", min=1)
+    decoder_layers: int = setting(2, "Transformer decoder layers.", min=1)
+    heads: int = setting(4, "Transformer attention heads (they split --embedding-dim).", min=1)
+    feed_forward: int = setting(1024, "Transformer feed-forward width.", min=4)
+    # Spreads a tenth of each target's probability over the vocabulary: the standard
+    # Transformer recipe; overconfident models search worse.
+    label_smoothing: float = setting(0.1, "Transformer label smoothing.", min=0, max=0.5)
+    # Linear warm-up, then inverse-square-root decay (WarmUp): attention trained at full
+    # rate from the first step diverges. --learning-rate is the peak.
+    warmup_steps: int = setting(2000, "Transformer learning-rate warm-up steps.", min=1)
+    # The weights at the end of the last epochs, averaged (Vaswani et al.'s checkpoint
+    # averaging), are kept when they score better on validation than the best epoch's.
+    average_last: int = setting(3, "Transformer: average the weights of this many last epochs (1: none).",
+                                min=1)
     dropout: float = setting(0.2, "Dropout in the recurrent layers and before the output.", min=0, max=0.9)
     batch_size: int = setting(64, "Sentence pairs per training step, sentences per decoding batch.", min=1,
                               flags=("-b", "--batch-size"))

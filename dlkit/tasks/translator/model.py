@@ -24,9 +24,10 @@ from dlkit.core.events import SILENT, Events
 from dlkit.core.runtime import keras
 from dlkit.core.task import Run
 from dlkit.core.training import TrainConfig, Trainer
-from dlkit.tasks.translator import TASK, twin
+from dlkit.tasks.translator import TASK, transformer, twin
 from dlkit.tasks.translator.config import Config
 from dlkit.tasks.translator.data import make_dataset, read_pairs, references, split_pairs
+from dlkit.tasks.translator.layers import WarmUp
 from dlkit.tasks.translator.predict import GRAPHS, Translator, load
 from dlkit.tasks.translator.subwords import PAD, Subwords
 
@@ -35,6 +36,8 @@ from dlkit.tasks.translator.subwords import PAD, Subwords
 
 def build_model(config: Config, source_vocab: int, target_vocab: int) -> "keras.Model":
     """The teacher-forced training graph; inference graphs reuse its layers by name."""
+    if config.arch == "transformer":
+        return transformer.build_model(config, source_vocab, target_vocab)
     rnn = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[config.cell]
     decoder_units = config.units * (2 if config.bidirectional else 1)
 
@@ -90,13 +93,28 @@ def train(data: str | None, output: str, config: Config | None = None, train_con
     events.message(f"{len(training.sources)} training, {len(validation.sources)} validation, "
                    f"{len(test.sources)} test pairs")
     trainer = Trainer(train_config or TrainConfig(seed=config.seed, patience=TASK.train.patience), output, events)
-    source_words = Subwords.train(training.sources, config.vocab_size)
-    target_words = Subwords.train(training.targets, config.vocab_size)
+    if config.arch == "transformer":
+        # One vocabulary for both languages: names, numbers and cognates are the same
+        # pieces on both sides (Vaswani et al.'s shared byte-pair vocabulary).
+        source_words = target_words = Subwords.train(training.sources + training.targets, config.vocab_size)
+    else:
+        source_words = Subwords.train(training.sources, config.vocab_size)
+        target_words = Subwords.train(training.targets, config.vocab_size)
     events.message(f"subwords: {len(source_words)} source, {len(target_words)} target")
     train_data = make_dataset(training, source_words, target_words, config, shuffle=True)
     val_data = make_dataset(validation, source_words, target_words, config, shuffle=False)
-    model = compile_decoder(trainer, lambda: build_model(config, len(source_words), len(target_words)),
-                            config.learning_rate, clipnorm=1.0)
+    def build():
+        return build_model(config, len(source_words), len(target_words))
+
+    if config.arch == "transformer":
+        # Vaswani et al.'s Adam (beta_2 0.98) under a warm-up schedule; the schedule
+        # replaces halving the rate on a plateau.
+        model = compile_decoder(trainer, build, WarmUp(config.learning_rate, config.warmup_steps), clipnorm=1.0,
+                                label_smoothing=config.label_smoothing, beta_2=0.98)
+        lr_patience, snapshots = None, LastWeights(config.average_last)
+    else:
+        model = compile_decoder(trainer, build, config.learning_rate, clipnorm=1.0)
+        lr_patience, snapshots = config.lr_patience, LastWeights(1)
     translator = Translator(twin.inference_graphs(model, config), source_words, target_words, config,
                             twin.decoding(config))
     sources, refs = references(validation)
@@ -107,15 +125,53 @@ def train(data: str | None, output: str, config: Config | None = None, train_con
 
     # Bucketing by length hides the number of batches from tf.data: one per pair-batch, about.
     steps = -(-len(training.sources) // config.batch_size)
+    averaged = {}
+
+    def finish(history: dict) -> None:
+        averaged.update(snapshots.keep_better(model, greedy_bleu))
+        if averaged:
+            events.message(f"weights of the last {averaged['epochs']} epochs averaged: validation BLEU "
+                           f"{averaged['best_epoch_bleu']} -> {averaged['averaged_bleu']}, "
+                           f"{'kept' if averaged['kept'] else 'not kept'}")
+        save(output, model, source_words, target_words, config, {"history": history, "averaged": averaged})
+
     history, curves = fit_decoder(trainer, model, train_data, val_data, config.epochs, steps, "val_bleu",
-                                  config.lr_patience, min_delta=0.1, title="translator", score=greedy_bleu,
-                                  events=events,
-                                  save=lambda history: save(output, model, source_words, target_words, config,
-                                                            {"history": history}))
-    record = {"input": data or src, "model": output, "epochs": len(history["loss"]),
+                                  lr_patience, min_delta=0.1, title="translator", score=greedy_bleu,
+                                  events=events, save=finish, callbacks=[snapshots])
+    record = {"input": data or src, "model": output, "arch": config.arch, "epochs": len(history["loss"]),
               "loss": round(history["loss"][-1], 4), "best_val_bleu": max(history.get("val_bleu", [0.0])),
               "seconds": round(history["seconds"], 1), "skipped": pairs.skipped, "curves": curves}
+    if averaged:
+        record["averaged"] = averaged
     return Run(output, history, record)
+
+
+class LastWeights(keras.callbacks.Callback):
+    """The weights at the end of each of the last `count` epochs, for checkpoint averaging
+    (Vaswani et al. 2017): the average of the last few points of a noisy descent often
+    generalizes better than any one of them."""
+
+    def __init__(self, count: int):
+        super().__init__()
+        self.count, self.kept = count, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.count > 1:
+            self.kept = [*self.kept, self.model.get_weights()][-self.count:]
+
+    def keep_better(self, model: "keras.Model", score) -> dict:
+        """Sets `model`'s weights to the kept ones' average when that scores higher than
+        the weights it has (the best epoch's, with early stopping); {} when there was
+        nothing to average, else both scores and whether the average was kept."""
+        if len(self.kept) < 2:
+            return {}
+        current, before = model.get_weights(), score()
+        model.set_weights([sum(ws) / len(ws) for ws in zip(*self.kept)])
+        after = score()
+        if after <= before:
+            model.set_weights(current)
+        return {"epochs": len(self.kept), "best_epoch_bleu": round(before, 2), "averaged_bleu": round(after, 2),
+                "kept": after > before}
 
 
 def save(folder: str, model: "keras.Model", src: Subwords, tgt: Subwords, config: Config,

@@ -13,7 +13,8 @@ training's own scores).
 """
 
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,12 +27,17 @@ from dlkit.core.task import Predictor
 from dlkit.engines import EngineConfig, predictions
 from dlkit.tasks.translator import TASK
 from dlkit.tasks.translator.config import Config
-from dlkit.tasks.translator.subwords import Subwords
-from dlkit.text.tokens import pad
+from dlkit.tasks.translator.subwords import UNK, Subwords
+from dlkit.text.tokens import pad, split_sentences
 
 # The twin's two graphs, and what converts a translator's model.keras to them (TensorFlow's side).
 GRAPHS = ("encoder", "step")
 CONVERT = "dlkit.tasks.translator.twin:write"
+
+
+# An input is flagged when this share of its subwords is unknown to the model (letters
+# or symbols its training text never had): the translation is guesswork.
+UNKNOWN_SHARE = 0.1
 
 
 @dataclass
@@ -41,11 +47,18 @@ class Translation:
     tokens: list[str]
     source_tokens: list[str]
     attention: np.ndarray | None = None  # (output tokens, source tokens)
+    # Mean log-probability of the output's subwords (the end included): how sure the model
+    # was of each subword it wrote, comparable across lengths and models.
+    confidence: float = 0.0
+    warnings: list[str] = field(default_factory=list)  # the input is beyond what the model was trained on
 
 
 class Translator(Predictor):
-    """A trained translator: `predict(items)` gives {"input", "translation", "score"} per
-    text; an empty text gets an empty translation.
+    """A trained translator: `predict(items)` gives {"input", "translation", "score",
+    "confidence"} per text, and "warning" where the text is beyond what the model was
+    trained on; an empty text gets an empty translation. A text of several sentences is
+    translated a sentence at a time (the model learnt from single sentences), and a
+    sentence longer than the model reads at once a clause at a time, in order.
 
     `decoder` has the search of an encoder-decoder (DecoderGraphs' or TwinDecoder's)
     whose encoder takes source subword ids (0-padded, each row ending in the end id);
@@ -59,41 +72,106 @@ class Translator(Predictor):
         self.beam_size = beam_size or decoding["beam_size"]
 
     def predict_batch(self, texts: list[str]) -> list[dict]:
-        return [{"translation": t.text, "score": t.score} for t in self.translate(texts)]
+        return [_record(t) for t in self.translate(texts)]
 
     def predict_with_attention(self, text: str, out: str) -> dict:
         """The record of one text, drawing to `out` (PNG) where the model looked in it
         for each output subword."""
         translation = self.translate([text], with_attention=True)[0]
         attention_map(translation, out)
-        return {"input": text, "translation": translation.text, "score": translation.score}
+        return {"input": text, **_record(translation), "attention_map": out}
 
     def translate(self, texts: list[str], beam_size: int | None = None,
                   with_attention: bool = False) -> list[Translation]:
         """Translations in input order; empty texts stay empty."""
         beam = beam_size or self.beam_size
-        longest, eos = self.decoding["max_length"], self.decoding["eos"]
-        results: list[Translation | None] = [None] * len(texts)
-        todo = [i for i, t in enumerate(texts) if t.strip()]
-        for i, text in enumerate(texts):
-            if not text.strip():
-                results[i] = Translation("", 0.0, [], [])
-        for start in range(0, len(todo), self.batch_size):
-            chunk = todo[start: start + self.batch_size]
-            ids = [row[: longest - 1] + [eos] for row in self.src.encode([texts[i] for i in chunk])]
-            for i, translation in zip(chunk, self._decode(ids, beam, with_attention)):
-                results[i] = translation
+        parts = [self._parts(text) for text in texts]  # per text: (subword ids of each part, warnings)
+        flat = [ids for ids, _ in parts for ids in ids]
+        decoded = []
+        for start in range(0, len(flat), self.batch_size):
+            decoded += self._decode(flat[start: start + self.batch_size], beam, with_attention)
+        results, at = [], 0
+        for ids, warnings in parts:
+            results.append(_joined(decoded[at: at + len(ids)], warnings))
+            at += len(ids)
         return results
+
+    def _parts(self, text: str) -> tuple[list[list[int]], list[str]]:
+        """The subword ids of each part of `text` the model translates on its own (its
+        sentences; of a sentence longer than the model reads, its clauses, or windows of a
+        clause longer still), each ending in the end id; and warnings on the text."""
+        # Training kept pairs whose both sides fit max_length, and outputs stop there; a
+        # translation runs to about 1.3 times its source's subwords (English to French), so
+        # a longer source would need an output longer than any the model has written.
+        room = int((self.decoding["max_length"] - 1) / 1.3)
+        parts, warnings, unknown, total = [], [], 0, 0
+        for sentence in split_sentences(text):
+            ids = self.src.encode([sentence])[0]
+            unknown, total = unknown + ids.count(UNK), total + len(ids)
+            if len(ids) > room:
+                warnings.append(f"a sentence of {len(ids)} subwords, longer than the {room} the model translates at "
+                                f"once: translated in parts")
+                parts += self._clauses(sentence, room)
+            else:
+                parts.append(ids)
+        if total and unknown / total >= UNKNOWN_SHARE:
+            warnings.append(f"{unknown / total:.0%} of its subwords are unknown to the model")
+        return [ids + [self.decoding["eos"]] for ids in parts], warnings
+
+    def _clauses(self, sentence: str, room: int) -> list[list[int]]:
+        """A long sentence's clauses (cut after , ; :) packed into parts of at most `room`
+        subwords; a clause longer than that is cut into windows of `room` subwords."""
+        parts: list[list[int]] = []
+        for clause in self.src.encode(re.split(r"(?<=[,;:])\s+", sentence)):
+            if parts and len(parts[-1]) + len(clause) <= room:
+                parts[-1] = parts[-1] + clause
+            else:
+                parts += [clause[i: i + room] for i in range(0, len(clause), room)]
+        return parts
 
     def _decode(self, source_ids: list[list[int]], beam: int, with_attention: bool) -> list[Translation]:
         d = self.decoding
         source = pad(source_ids)
         best = self.decoder.search([source], beam, d["bos"], d["eos"], min(d["max_length"], 2 * source.shape[1] + 10),
                                    d["length_alpha"], with_attention)
+        # The search ranks by log-probability / ((5 + length + 1) / 6) ** alpha (GNMT, the end
+        # counted in the length): undone here for the mean log-probability per subword.
         return [Translation(text=self.tgt.decode(h.tokens), score=round(h.score, 4),
                             tokens=self.tgt.pieces(h.tokens + [d["eos"]]), source_tokens=self.src.pieces(ids),
-                            attention=h.attention[:, : len(ids)] if h.attention is not None else None)
+                            attention=h.attention[:, : len(ids)] if h.attention is not None else None,
+                            confidence=h.score * ((6 + len(h.tokens)) / 6) ** d["length_alpha"] / (len(h.tokens) + 1))
                 for h, ids in zip(best, source_ids)]
+
+
+def _joined(parts: list[Translation], warnings: list[str]) -> Translation:
+    """One text's translation from its parts' (none: an empty text): texts joined by a
+    space, score and confidence averaged over the output subwords, attention laid out
+    block by block (each part looked only at its own source)."""
+    if not parts:
+        return Translation("", 0.0, [], [], warnings=warnings)
+    if len(parts) == 1:
+        part = parts[0]
+        return Translation(part.text, part.score, part.tokens, part.source_tokens, part.attention,
+                           round(part.confidence, 4), warnings)
+    sizes = np.array([len(p.tokens) for p in parts], float)
+    attention = None
+    if all(p.attention is not None for p in parts):
+        attention = np.zeros((int(sizes.sum()), sum(len(p.source_tokens) for p in parts)), np.float32)
+        row = column = 0
+        for p in parts:
+            attention[row: row + len(p.tokens), column: column + len(p.source_tokens)] = p.attention
+            row, column = row + len(p.tokens), column + len(p.source_tokens)
+    return Translation(" ".join(p.text for p in parts if p.text), round(float(sizes @ [p.score for p in parts]
+                                                                             / sizes.sum()), 4),
+                       [t for p in parts for t in p.tokens], [t for p in parts for t in p.source_tokens], attention,
+                       round(float(sizes @ [p.confidence for p in parts] / sizes.sum()), 4), warnings)
+
+
+def _record(translation: Translation) -> dict:
+    record = {"translation": translation.text, "score": translation.score, "confidence": translation.confidence}
+    if translation.warnings:
+        record["warning"] = "; ".join(translation.warnings)
+    return record
 
 
 def load(path: str | None = None, beam_size: int | None = None, runtime: str = "onnx") -> Translator:

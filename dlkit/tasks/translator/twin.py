@@ -9,6 +9,7 @@ from dlkit import export
 from dlkit.core import modelio
 from dlkit.core.decoding import DecoderGraphs, Exportable, check_vocabulary, unmasked
 from dlkit.core.runtime import keras, tf
+from dlkit.tasks.translator import transformer
 from dlkit.tasks.translator.config import Config
 from dlkit.tasks.translator.subwords import BOS, EOS, PAD, Subwords
 from dlkit.text.tokens import pad
@@ -52,6 +53,8 @@ def decoding(config: Config) -> dict:
 
 def inference_graphs(model: "keras.Model", config: Config) -> DecoderGraphs:
     """Encoder and single-step decoder, from the trained layers."""
+    if config.arch == "transformer":
+        return transformer.inference_graphs(model, config)
     embed_source = model.get_layer("source_embedding")
     encoder = model.get_layer("bidirectional_encoder" if config.bidirectional else "encoder")
     embed_target = model.get_layer("target_embedding")
