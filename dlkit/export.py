@@ -429,6 +429,7 @@ def run_exported(path: str, format: str, network: "keras.Model", inputs: dict[st
 
 
 def _run_tflite(path: str, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    from dlkit.core.quiet import silenced_stderr
     from dlkit.core.runtime import tf
 
     interpreter = tf.lite.Interpreter(model_path=path)
@@ -436,10 +437,13 @@ def _run_tflite(path: str, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
     for detail in details:
         interpreter.resize_tensor_input(detail["index"], _by_name(inputs, detail["name"]).shape)
     try:
-        interpreter.allocate_tensors()
-        for detail in details:
-            interpreter.set_tensor(detail["index"], _by_name(inputs, detail["name"]))
-        interpreter.invoke()
+        # LiteRT's C++ side writes "Created TensorFlow Lite XNNPACK delegate for CPU." to
+        # file descriptor 2 when the tensors are allocated: no log level stops it.
+        with silenced_stderr():
+            interpreter.allocate_tensors()
+            for detail in details:
+                interpreter.set_tensor(detail["index"], _by_name(inputs, detail["name"]))
+            interpreter.invoke()
     except RuntimeError as e:
         if "Select TensorFlow op" not in str(e):
             raise

@@ -37,6 +37,7 @@ def dae(digits, tmp_path_factory):
     return model, json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_denoising_autoencoder_removes_noise_and_draws_the_grid(dae, digits, cli_run, tmp_path):
     model, summary = dae
     assert summary["train_images"] == 600 and summary["val_images"] == 200  # train/ and test/ of the split
@@ -74,6 +75,7 @@ def test_denoising_autoencoder_removes_noise_and_draws_the_grid(dae, digits, cli
     assert len({round(float(r.std())) for r in rows}) == 3
 
 
+@pytest.mark.slow
 def test_reconstruction_error_is_an_anomaly_score(dae, digits, cli_run, photos):
     """Digits like those it was trained on reconstruct far better than photos."""
     model, _ = dae
@@ -86,6 +88,7 @@ def test_reconstruction_error_is_an_anomaly_score(dae, digits, cli_run, photos):
     assert min(photo) > 2 * max(digit)
 
 
+@pytest.mark.slow
 def test_bottleneck_codes_train_an_svm_far_above_chance(dae, digits, cli_run, tmp_path):
     model, _ = dae
     for split in ("train", "test"):
@@ -111,6 +114,7 @@ def test_bottleneck_codes_train_an_svm_far_above_chance(dae, digits, cli_run, tm
     assert [r["input"] for r in records] == sevens and sum(r["label"] == "7" for r in records) >= 3
 
 
+@pytest.mark.slow
 def test_resumed_run_continues_from_its_checkpoint(digits, cli_run, tmp_path):
     from dlkit.core.training import TrainConfig
     from dlkit.tasks.autoencoder import Config, train
@@ -131,6 +135,7 @@ def test_resumed_run_continues_from_its_checkpoint(digits, cli_run, tmp_path):
     assert model.exists() and not (tmp_path / "ae.keras.ckpt").exists()
 
 
+@pytest.mark.slow
 def test_bad_images_are_one_line_each_and_the_batch_goes_on(dae, digits, cli_run, tmp_path):
     model, _ = dae
     good = sorted(str(p) for p in (digits / "test" / "0").iterdir())[:3]
@@ -147,6 +152,7 @@ def test_bad_images_are_one_line_each_and_the_batch_goes_on(dae, digits, cli_run
     assert (tmp_path / "grid.png").exists()  # drawn from the good ones
 
 
+@pytest.mark.slow
 def test_evaluate_autoencoder_names_each_unusable_image_and_goes_on(dae, digits, cli_run, tmp_path):
     """dlkit evaluate-autoencoder: the mean errors of the images it can read, one warning
     line naming each it cannot; a folder with nothing to read is one line, exit 1."""
@@ -167,6 +173,7 @@ def test_evaluate_autoencoder_names_each_unusable_image_and_goes_on(dae, digits,
     assert result.exit_code == 1 and "no files to read" in stderr and records == [] and "Traceback" not in stderr
 
 
+@pytest.mark.slow
 def test_outputs_are_checked_before_any_work(dae, digits, cli_run, tmp_path):
     model, _ = dae
     result, records, stderr = cli_run(["reconstruct", "--model", model, digits / "test", "-o", tmp_path / "g.jpg"])
@@ -212,6 +219,7 @@ def test_conv_autoencoder_on_colour_photos(photos, cli_run, tmp_path):
 
 # ---- The light path: ONNX twin against Keras ----------------------------------------------
 
+@pytest.mark.slow
 def test_training_writes_a_checked_twin_that_matches_keras(dae, digits):
     from dlkit.core import twins
     from dlkit.tasks import autoencoder
@@ -228,6 +236,7 @@ def test_training_writes_a_checked_twin_that_matches_keras(dae, digits):
         assert abs(a["error_mse"] - b["error_mse"]) <= 1e-4 * max(1.0, b["error_mse"])
 
 
+@pytest.mark.slow
 def test_reconstruct_runs_without_tensorflow_and_refuses_a_model_without_twin(dae, digits, light_run, tmp_path):
     images = sorted((digits / "test").rglob("*.png"))[:3]
     code, records, stderr = light_run(["reconstruct", "--model", dae[0], "--json", *images])
@@ -240,6 +249,7 @@ def test_reconstruct_runs_without_tensorflow_and_refuses_a_model_without_twin(da
     assert "no current ONNX twin" in stderr and "dlkit[train]" in stderr and len(stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_a_model_without_twin_is_converted_on_first_use_where_tensorflow_is(dae, digits, tmp_path):
     from dlkit.tasks import autoencoder
 

@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("fastapi", reason="dlkit serve needs the [serve] extra: pip install -e '.[serve]'")
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
 
-from conftest import PHOTOS, need  # noqa: E402
+from conftest import PHOTOS, need, tiny_stylizer  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -17,14 +17,16 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(not (CHROMIUM and DRIVER),
 
 
 @pytest.fixture(scope="module")
-def page():
+def page(tmp_path_factory):
     from dlkit.core import runtime
     from dlkit.serve.app import create_app
     from dlkit.serve.server import background, load_predictors
 
     need(PHOTOS)
     runtime.setup("cpu")
-    app = create_app(load_predictors(("classify", "caption", "translate", "sentiment", "geolocate")))
+    stylizer = tiny_stylizer(tmp_path_factory.mktemp("served") / "mosaic.keras")
+    app = create_app(load_predictors(("classify", "caption", "translate", "sentiment", "geolocate", "stylize"),
+                                     {"stylize": stylizer}))
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
@@ -36,6 +38,21 @@ def page():
             yield browser
         finally:
             browser.quit()
+
+
+def test_the_stylized_panel_shows_only_once_it_has_a_picture(page):
+    """Before any upload the page shows no Stylized panel (an <img> without a picture is
+    a broken image); after one, the painted photo."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _text_of(page, "#served", lambda t: "stylize" in t)
+    assert not page.find_element(By.ID, "stylized-box").is_displayed()
+    page.find_element(By.ID, "photo").send_keys(str((PHOTOS / "chelsea.png").resolve()))
+    WebDriverWait(page, 90).until(lambda b: b.find_element(By.ID, "stylized-box").is_displayed())
+    image = page.find_element(By.ID, "stylized")
+    assert image.get_attribute("src").startswith("data:image/")
+    assert page.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 0
 
 
 def _text_of(browser, selector, ready, timeout=90):

@@ -35,6 +35,7 @@ def runtimes():
     return predict.load(runtime="onnx"), predict.load(runtime="keras")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("beam", [1, 3])
 def test_the_twin_captions_photos_as_keras_does(pictures, runtimes, beam):
     from dlkit.tasks.captioner.predict import Caption
@@ -48,6 +49,7 @@ def test_the_twin_captions_photos_as_keras_does(pictures, runtimes, beam):
     assert len({a.text for a, _ in described}) > len(described) // 2  # photos told apart
 
 
+@pytest.mark.slow
 def test_the_command_runs_without_tensorflow(pictures, runtimes, tmp_path):
     photos = [p for p in pictures if p.endswith((".jpg", ".png"))][:4] + [str(PHOTOS / "skimage_README.txt")]
     code, records, imported, stderr = light_probe(["caption", "--json", "--beam-size", "2", *photos], "")
@@ -63,9 +65,10 @@ def test_the_command_runs_without_tensorflow(pictures, runtimes, tmp_path):
     code, records, _, stderr = light_probe(["caption", "--json", "--beam-size", "2", photos[0], "--attention-map",
                                             picture], "")
     assert code == 0 and records[0]["caption"] == expected[0].text, stderr
-    assert picture.stat().st_size > 5000  # a photo per word
+    assert picture.stat().st_size > 5000 and records[0]["attention_map"] == str(picture)  # a photo per word
 
 
+@pytest.mark.slow
 def test_a_folder_without_a_twin_is_refused_light_and_converted_on_first_use(light_run, tmp_path):
     folder = tmp_path / "old"
     shutil.copytree(SHIPPED, folder, ignore=shutil.ignore_patterns("*.onnx"))

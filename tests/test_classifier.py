@@ -183,6 +183,7 @@ def test_library_predictor_streams_records_like_the_cli(cli_run, photos):
     assert [records[0], records[2]] == from_cli
 
 
+@pytest.mark.slow
 def test_weights_file_gives_the_same_predictions(cli_run, photos, tmp_path):
     from dlkit.vision import backbones
 
@@ -203,6 +204,7 @@ def test_other_backbones_build_and_preprocess():
         assert model(x).shape[0] == 1
 
 
+@pytest.mark.slow
 def test_missing_weights_offline_names_the_file(photos, tmp_path):
     env = dict(os.environ, KERAS_HOME=str(tmp_path), https_proxy="http://127.0.0.1:9",
                HTTPS_PROXY="http://127.0.0.1:9")
@@ -239,3 +241,45 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
             open(tmp, "w").write("half")
             raise KeyboardInterrupt
     assert os.listdir(tmp_path) == []
+
+
+def test_the_readme_first_command_answers_on_a_fresh_checkout_offline(tmp_path):
+    """README.md's first command line, after its `pip install`, on a copy of what a clone
+    holds (git's tracked files and those about to be: not ignored), in a light install
+    (no TensorFlow) with no network and an empty Keras cache: a record for the example
+    photo from each command, the cat named a cat. The photo, the shipped models and their
+    twins must all be in the repository for this to pass."""
+    import json
+    import re
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    block = re.search(r"```bash\n(.*?)```", (root / "README.md").read_text(encoding="utf-8"), re.S).group(1)
+    first = block.splitlines()[0].split("&&")
+    commands = [part.split()[1:] for part in first if part.split()[0] == "dlkit"]
+    assert commands and first[0].split()[:2] == ["pip", "install"]
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=root,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    clone = tmp_path / "clone"
+    for name in filter(None, listed):
+        if (root / name).is_file():  # not a file deleted but not yet committed
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / name, clone / name)
+    (tmp_path / "keras").mkdir()
+    unreachable = "http://127.0.0.1:9"  # the discard port: nothing listens there
+    env = {**os.environ, "KERAS_HOME": str(tmp_path / "keras"), "DLKIT_CACHE": str(tmp_path / "cache"),
+           "PYTHONPATH": os.pathsep.join([str(root / "tests" / "without_tensorflow"), str(clone)]),
+           "https_proxy": unreachable, "http_proxy": unreachable, "HTTPS_PROXY": unreachable,
+           "HTTP_PROXY": unreachable, "no_proxy": "", "NO_PROXY": ""}
+    done = subprocess.run([sys.executable, "-c", "import sys, dlkit; assert dlkit.__file__.startswith(sys.argv[1])",
+                           str(clone)], cwd=clone, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr  # the clone's dlkit runs, not the installed one
+    for args in commands:
+        done = subprocess.run([sys.executable, "-m", "dlkit", *args, "--json"], cwd=clone, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        (record,) = [json.loads(line) for line in done.stdout.splitlines()]
+        assert record["input"] == "examples/cat.jpg"
+        assert record.get("label") in CATS or "cat" in record.get("caption", "").lower().split()
+    assert not list((tmp_path / "keras").rglob("*.h5"))  # nothing was downloaded, nor needed

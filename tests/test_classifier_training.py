@@ -19,6 +19,7 @@ def test_import_mnist_writes_class_folders(mnist):
     assert image.size == (28, 28) and image.mode == "L"
 
 
+@pytest.mark.slow
 def test_transfer_learning_beats_chance_and_classifies(cli_run, data, tmp_path):
     cats_dogs = data / "cats_and_dogs"
     train = class_slice(cats_dogs / "train", tmp_path / "train", 40)
@@ -35,6 +36,9 @@ def test_transfer_learning_beats_chance_and_classifies(cli_run, data, tmp_path):
     assert "fine-tuning the top" in stderr
     assert os.path.getsize(tmp_path / "pets.curves.png") > 1000
     assert not os.path.exists(str(model) + ".ckpt")  # checkpoints dropped once the model is saved
+    # a head started from a probe of sane temperature: training has a loss to learn from (issue 33: "0.0");
+    # 40 validation images are too few to fit a temperature on
+    assert summary["loss"] > 1e-4 and "temperature" not in summary
 
     # the model file carries its labels and preprocessing: dlkit classify just works
     photos = [val / "cats" / f for f in sorted(os.listdir(val / "cats"))[:5]]
@@ -42,6 +46,7 @@ def test_transfer_learning_beats_chance_and_classifies(cli_run, data, tmp_path):
     result, records, _ = cli_run(["classify", "--model", model, *photos, "--json"])
     assert result.exit_code == 0
     assert [r["label"] for r in records].count("cats") >= 3
+    assert all(0 < r["score"] < 1 for r in records)  # calibrated: no score pinned at 1
     correct = sum(r["label"] == os.path.basename(os.path.dirname(r["input"])) for r in records)
     assert correct >= 8
 
@@ -56,6 +61,7 @@ def test_transfer_learning_beats_chance_and_classifies(cli_run, data, tmp_path):
     assert os.path.getsize(metrics["confusion_plot"]) > 1000
 
 
+@pytest.mark.slow
 def test_a_frozen_backbone_head_trains_on_cached_features_from_a_linear_probe(cli_run, data, tmp_path):
     """Few-shot transfer: 10 photos a class, one epoch. The head trains on features
     computed once (each photo and augmented views of it), not on the backbone per
@@ -95,6 +101,7 @@ def test_a_frozen_backbone_head_trains_on_cached_features_from_a_linear_probe(cl
     assert "linear probe C = " in stderr and "x 1 views" in stderr and records[-1]["feature_views"] == 1
 
 
+@pytest.mark.slow
 def test_few_photos_all_train_and_cross_validation_picks_the_head(cli_run, data, tmp_path):
     """10 photos a class and no validation folder: a 20% split would leave 2 photos a
     class to validate on and 8 to learn from. Every photo trains instead, and the head is
@@ -121,6 +128,7 @@ def test_few_photos_all_train_and_cross_validation_picks_the_head(cli_run, data,
     assert records[-1]["probe_chosen_by"].startswith("default") and records[-1]["probe_score"] is None
 
 
+@pytest.mark.slow
 def test_lenet5_learns_mnist_and_classifies_digits(cli_run, mnist, tmp_path):
     train = class_slice(mnist / "train", tmp_path / "train", 150)
     model = tmp_path / "lenet.keras"
@@ -144,6 +152,7 @@ def test_lenet5_learns_mnist_and_classifies_digits(cli_run, mnist, tmp_path):
     assert sum(r["label"] == "3" for r in records) >= 6
 
 
+@pytest.mark.slow
 def test_a_split_layout_trains_on_train_and_validates_on_the_held_out_split(cli_run, mnist, tmp_path):
     """import-mnist writes digits/{train,test}/0..9; train-classifier digits/ used to train
     a 2-class "train vs test" model. Now it trains on train/ and validates on test/."""
@@ -174,6 +183,7 @@ def test_a_split_layout_trains_on_train_and_validates_on_the_held_out_split(cli_
     assert result.exit_code == 1 and f"pass {layout / 'train'} or {layout / 'validation'}" in stderr
 
 
+@pytest.mark.slow
 def test_resumed_run_continues_from_its_checkpoint(cli_run, mnist, tmp_path):
     from dlkit.core.training import TrainConfig
     from dlkit.tasks.classifier import TrainClassifierConfig, train
@@ -197,6 +207,7 @@ def test_resumed_run_continues_from_its_checkpoint(cli_run, mnist, tmp_path):
     assert model.exists() and not (tmp_path / "lenet.keras.ckpt").exists()
 
 
+@pytest.mark.slow
 def test_resume_during_fine_tuning_keeps_the_trained_head(mnist, tmp_path):
     """An interruption while fine-tuning resumes there: the head phase is not redone."""
     from dlkit.core.runtime import keras
@@ -243,6 +254,7 @@ def test_fine_tuning_keeps_batch_norm_in_inference_mode():
     np.testing.assert_allclose(base(pixels, training=True), base(pixels, training=False), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_classic_architectures_train_on_mnist(mnist, tmp_path):
     from dlkit.core import modelio
     from dlkit.core.runtime import keras
@@ -287,6 +299,7 @@ def test_caffe_preprocessing_matches_keras(tmp_path):
                                atol=1e-5)
 
 
+@pytest.mark.slow
 def test_bad_datasets_give_clear_messages(cli_run, mnist, tmp_path):
     data = class_slice(mnist / "train", tmp_path / "data", 12)
     corrupt = data / "3" / "broken.png"
@@ -354,6 +367,7 @@ def _digit_labels(mnist, target, per_class, skip=0):
     return target
 
 
+@pytest.mark.slow
 def test_multi_task_and_multi_label_heads_train_and_classify_reports_each(cli_run, mnist, tmp_path):
     """--labels with two columns: one shared backbone, a softmax head for the digit, a
     sigmoid head for its properties with per-label thresholds; classify and
@@ -371,6 +385,8 @@ def test_multi_task_and_multi_label_heads_train_and_classify_reports_each(cli_ru
     assert heads["properties"]["kind"] == "multi-label" and heads["properties"]["labels"] == ["even", "large",
                                                                                                 "round"]
     assert summary["task_weights"] == {"digit": 2.0, "properties": 1.0}
+    # the training curves the README promises: the heads' losses and scores (issue 33: none were drawn)
+    assert summary["curves"] == str(tmp_path / "heads.curves.png") and os.path.getsize(summary["curves"]) > 1000
     assert summary["train_images"] + summary["val_images"] == 200
     assert heads["digit"]["accuracy"] > 0.3  # 40 validation digits; chance is 0.1
     assert heads["properties"]["micro_f1"] > 0.55
@@ -412,3 +428,73 @@ def test_bad_labels_files_are_refused_with_one_line(cli_run, mnist, tmp_path):
     result, _, stderr = cli_run(["train-classifier", mnist / "train", "--labels", labels, "--task-weights",
                                  "colour=2", "-o", tmp_path / "m.keras"])
     assert result.exit_code == 1 and "no column 'colour'" in stderr
+
+
+def test_held_out_scores_all_on_the_right_side_give_a_finite_temperature():
+    """Temperature scaling against Platt's targets: held-out SVM scores that all fall on
+    the right side (cats and dogs, easily told apart) used to get the largest multiplier
+    tried, which pinned every probability at 0 or 1 (issue 33); now the fitted
+    probabilities stay near 1 - 1/(n + 2) for n held-out images a class, and a model
+    that errs gets a smaller multiplier than one that does not."""
+    from dlkit.tasks.classifier.training import LOG2_TEMPERATURES, _temperature
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 60)
+    margins = rng.uniform(0.5, 2.0, len(y)) * np.where(y == 1, 1, -1)
+    separated = np.stack([np.zeros_like(margins), margins], 1)
+    t = _temperature(separated, y)
+    assert 2.0 ** LOG2_TEMPERATURES[0] < t < 2.0 ** LOG2_TEMPERATURES[1]
+    top = 1 / (1 + np.exp(-t * np.abs(margins)))
+    assert 0.9 < top.mean() < 0.999 and top.max() < 1 - 1e-6
+    mistaken = separated.copy()
+    mistaken[:6, 1] *= -1  # a tenth of the cats on the wrong side
+    assert _temperature(mistaken, y) < t
+
+
+@pytest.mark.slow
+def test_sixty_photos_a_class_give_scores_short_of_zero_and_one(cli_run, data, tmp_path):
+    """The issue's run: train-classifier on 60 photos a class of cats_and_dogs (every
+    photo trains, cross-validation picks the probe and its temperature) gave every photo
+    a score of exactly 1.0 or 0.0. Now no score is pinned, and the cat photos are still
+    told from the dogs."""
+    cats_dogs = data / "cats_and_dogs"
+    photos = class_slice(cats_dogs / "train", tmp_path / "pets", 60)
+    val = class_slice(cats_dogs / "validation", tmp_path / "val", 10)
+    model = tmp_path / "pets.keras"
+    result, records, stderr = cli_run(["train-classifier", photos, "-o", model, "--no-augment", "--seed", "0",
+                                       "--json"])
+    assert result.exit_code == 0, stderr
+    assert records[-1]["head"] == "linear probe" and records[-1]["probe_temperature"] < 100
+    result, records, _ = cli_run(["classify", "--model", model, val, "--json"])
+    assert result.exit_code == 0 and len(records) == 20
+    for record in records:
+        assert all(0 < t["score"] < 1 for t in record["top"]), record
+    assert sum(r["label"] == os.path.basename(os.path.dirname(r["input"])) for r in records) >= 18
+
+
+@pytest.mark.slow
+def test_calibrate_folds_the_validation_temperature_into_the_logits_layer():
+    """Temperature scaling on 120 validation images: the saved model's probabilities are
+    the softmax of its logits times the fitted temperature (so its twin needs nothing of
+    its own), its labels unchanged; fewer validation images leave the model as it is."""
+    from dlkit.core.runtime import keras
+    from dlkit.tasks.classifier.training import ImageSet, _temperature, calibrate
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (120, 4, 4, 3)).astype(np.uint8)
+    labels = (images[:, 0, 0, 0] > 127).astype(np.int32)
+    pixels = keras.Input((4, 4, 3))
+    logits = keras.layers.Dense(2, name="logits")(keras.layers.Flatten()(pixels))
+    model = keras.Model(pixels, keras.layers.Activation("softmax")(logits))
+    kernel = np.zeros((48, 2), np.float32)
+    kernel[0] = [-0.2, 0.2]  # the first pixel's red decides, with logits up to +-25: over-confident
+    model.get_layer("logits").set_weights([kernel, np.array([25.4, -25.4], np.float32)])
+    before = model.predict(images.astype(np.float32), verbose=0)
+    raw = np.log(before)  # the logits, up to a constant per row
+    assert calibrate(model, ImageSet(images[:99], labels[:99], ["dark", "bright"]), 32) is None
+    temperature = calibrate(model, ImageSet(images, labels, ["dark", "bright"]), 32)
+    assert temperature == pytest.approx(_temperature(raw.astype(np.float64), labels), rel=1e-3)
+    after = model.predict(images.astype(np.float32), verbose=0)
+    assert (after.argmax(1) == before.argmax(1)).all() and temperature < 1
+    expected = np.exp(temperature * raw) / np.exp(temperature * raw).sum(1, keepdims=True)
+    assert np.allclose(after, expected, atol=1e-5) and after.max() < before.max()

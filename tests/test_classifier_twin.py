@@ -43,6 +43,7 @@ def _same_records(light: list[dict], heavy: list[dict]) -> None:
                 assert a[key] == value, (key, a, b)
 
 
+@pytest.mark.slow
 def test_the_shipped_imagenet_twin_labels_photos_as_keras_does():
     from dlkit.tasks import classifier
 
@@ -150,6 +151,7 @@ def test_a_model_without_a_twin_is_converted_once_where_tensorflow_is(light_run,
     assert code == 1 and "no current ONNX twin" in stderr
 
 
+@pytest.mark.slow
 def test_a_multi_head_twin_maps_its_outputs_to_the_heads(mnist, tmp_path, light_run):
     """The model answers a dict in the CSV's order ("digit", then "big") and Keras' ONNX
     export would order it by name: the twin's outputs are a list in the order its

@@ -79,6 +79,7 @@ def test_info(cli_run):
     assert report["strategy"] == "OneDeviceStrategy" and report["replicas"] == 1
 
 
+@pytest.mark.slow
 def test_info_reports_mirrored_replicas_over_logical_cpus():
     env = dict(os.environ, DLKIT_CPU_DEVICES="2")
     result = subprocess.run([sys.executable, "-m", "dlkit", "info", "--strategy", "mirrored", "--device", "cpu"],
@@ -156,10 +157,12 @@ def test_one_wide_record_is_shown_a_field_a_line(monkeypatch):
 
 
 @pytest.mark.parametrize("args", [
-    ["classify", "{photos}/coffee.png", "{photos}/chelsea.png"],
-    ["sentiment", "a good film", "a dull film"],
-    ["word2vec", "evaluate", "{data}/glove/glove.6B.50d.50k.bin"],
-], ids=["classify", "sentiment", "word2vec-evaluate"])
+    pytest.param(["classify", "{photos}/coffee.png", "{photos}/chelsea.png"], id="classify"),
+    pytest.param(["sentiment", "a good film", "a dull film"], id="sentiment"),
+    # gensim's analogy evaluation over 50,000 vectors: minutes on a busy machine
+    pytest.param(["word2vec", "evaluate", "{data}/glove/glove.6B.50d.50k.bin"], id="word2vec-evaluate",
+                 marks=pytest.mark.slow),
+])
 def test_a_closed_pipe_exits_0(args, data, photos):
     """`dlkit ... | head -n 1`: the reader has gone; the command stops quietly with 0."""
     read, write = os.pipe()

@@ -2,6 +2,8 @@
 compared with Keras on inputs other than those the command checked."""
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -195,3 +197,13 @@ def test_bad_exports_are_refused_before_any_work(cli_run, tmp_path):
     for args, words in cases:
         result, _, stderr = cli_run(args)
         assert result.exit_code == 1 and words in stderr, stderr
+
+
+@pytest.mark.slow
+def test_a_tflite_export_keeps_litert_start_up_lines_off_stderr(tmp_path):
+    """LiteRT announces its XNNPACK delegate on file descriptor 2 while the export is
+    checked; the command's stderr holds only dlkit's own lines."""
+    process = subprocess.run([sys.executable, "-m", "dlkit", "export", "mobilenet_v2", "--format", "tflite",
+                              "-o", tmp_path / "m.tflite", "--json"], capture_output=True, text=True, env=os.environ)
+    assert process.returncode == 0 and (tmp_path / "m.tflite").exists(), process.stderr
+    assert "XNNPACK" not in process.stderr and "Traceback" not in process.stderr, process.stderr

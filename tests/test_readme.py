@@ -121,6 +121,7 @@ def workspace(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("readme-data")
     photos, pets = DATA / "photos", PETS
     link(photos / "chelsea.png", base / "photo.jpg")
+    link(ROOT / "examples" / "cat.jpg", base / "examples" / "cat.jpg")  # the repository's example photo
     link(sorted(need(pets / "train" / "dogs").iterdir())[0], base / "dog.jpg")
     for name in ["chelsea.png", "coffee.png", "rocket.jpg", "china.jpg", "flower.jpg"]:
         link(photos / name, base / "holiday" / name)
@@ -305,7 +306,7 @@ def test_every_readme_command_is_run_or_skipped_for_a_reason():
     """The parser sees the commands a reader sees: one per line of each bash block."""
     commands = [c for _, lines in BLOCKS for c in lines]
     assert len(commands) >= 40
-    assert "dlkit classify photo.jpg" in " ".join(commands)
+    assert "dlkit classify examples/cat.jpg" in " ".join(commands)
     for command in commands:
         for part in _split(_tokens(command), "&&"):
             text = shlex.join(part)

@@ -72,6 +72,7 @@ def _evaluate(cli_run, data, model, *extra):
     return records[-1], stderr
 
 
+@pytest.mark.slow
 def test_tsv_trains_a_bilstm_that_beats_chance(cli_run, slices, data, tmp_path):
     model = tmp_path / "tsv"
     summary, stderr = _train(cli_run, slices / "train.tsv", model, "--validation", slices / "dev.tsv")
@@ -95,6 +96,7 @@ def test_tsv_trains_a_bilstm_that_beats_chance(cli_run, slices, data, tmp_path):
     assert all(0.5 < r["score"] <= 1 for r in records)
 
 
+@pytest.mark.slow
 def test_csv_jsonl_and_folder_layouts_train_the_ngram_model(cli_run, slices, data, tmp_path):
     result, _, stderr = cli_run(["train-sentiment", slices / "train.csv", "-o", tmp_path / "x", *TINY])
     assert result.exit_code == 1 and "Traceback" not in stderr
@@ -170,6 +172,7 @@ def test_dlkit_lstm_cell_matches_keras_lstm():
     assert np.asarray(bias.bias).tolist() == [0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0]
 
 
+@pytest.mark.slow
 def test_dlkit_lstm_cell_trains_through_the_cli(cli_run, slices, data, tmp_path):
     model = tmp_path / "cell"
     summary, _ = _train(cli_run, slices / "small.tsv", model, "--cell", "dlkit-lstm", "--units", "32",
@@ -180,6 +183,7 @@ def test_dlkit_lstm_cell_trains_through_the_cli(cli_run, slices, data, tmp_path)
     assert metrics["accuracy"] > 0.62, metrics
 
 
+@pytest.mark.slow
 def test_stacked_layers_with_attention_pooling(cli_run, slices, data, tmp_path):
     from dlkit.core.runtime import keras
     from dlkit.tasks.sentiment.layers import AttentionPooling
@@ -207,6 +211,7 @@ def test_stacked_layers_with_attention_pooling(cli_run, slices, data, tmp_path):
     np.testing.assert_allclose(pool(noisy, mask=mask), pool(steps[:, :3]), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_ensemble_averages_its_members_and_keeps_finished_ones(cli_run, slices, data, tmp_path):
     import shutil
 
@@ -233,6 +238,7 @@ def test_ensemble_averages_its_members_and_keeps_finished_ones(cli_run, slices, 
     assert metrics["accuracy"] > 0.6, metrics
 
 
+@pytest.mark.slow
 def test_cnn_trains_and_ignores_padding(cli_run, slices, data, tmp_path):
     from dlkit.core.runtime import keras
 
@@ -254,6 +260,7 @@ def _archive_config(path):
         return archive.read("config.json").decode()
 
 
+@pytest.mark.slow
 def test_pretrained_embeddings_initialize_and_freeze(slices, data, tmp_path):
     from dlkit.core.runtime import keras
     from dlkit.tasks import sentiment
@@ -310,6 +317,7 @@ def test_vocabulary_expansion_maps_unseen_words_as_training_moved_the_seen_ones(
     np.testing.assert_allclose(expanded(ids), model(ids), atol=1e-6)  # known texts score as before
 
 
+@pytest.mark.slow
 def test_interrupted_training_resumes(slices, tmp_path):
     from dlkit.core.runtime import keras
     from dlkit.core.training_config import TrainConfig

@@ -61,6 +61,7 @@ def test_a_folder_without_a_twin_is_refused_light_and_converted_on_first_use(cli
     assert code == 0 and again == records
 
 
+@pytest.mark.slow
 def test_an_int8_model_gets_a_twin_of_its_own(cli_run, light_run, sentences, tmp_path):
     """dlkit quantize keeps Dense and Embedding weights as int8; the twin keeps them so
     (MatMulInteger) and answers as the int8 Keras model does."""

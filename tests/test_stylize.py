@@ -32,6 +32,7 @@ def _content_distance(network, a, b):
     return float(relative_loss(network.features(a[None])[0][0], network.features(b[None])[0][0]))
 
 
+@pytest.mark.slow
 def test_stylize_moves_the_style_and_keeps_the_content(style_data, cli_run, tmp_path):
     from dlkit.tasks.stylize.model import LossNetwork, read_image
 
@@ -55,6 +56,7 @@ def test_stylize_moves_the_style_and_keeps_the_content(style_data, cli_run, tmp_
     assert _content_distance(network, image, photo) < _content_distance(network, painting, photo)
 
 
+@pytest.mark.slow
 def test_vgg_code_paths_with_random_weights(style_data):
     """No VGG weights exist offline: this checks layer choices and the optimizer loop only."""
     from dlkit.tasks.stylize.model import StylizeConfig, stylize
@@ -79,14 +81,17 @@ def test_preserve_color_keeps_the_photos_chroma(style_data):
     assert np.abs(ycc(kept)[..., 0] - ycc(blue)[..., 0]).mean() < 3
 
 
+@pytest.mark.slow
 def test_fast_stylizer_trains_and_stylizes_any_size(style_data, cli_run, tmp_path, photos):
     model = tmp_path / "mosaic.keras"
     result, records, stderr = cli_run(["train-stylizer", style_data / "style" / "mosaic.jpg",
                                        "--images", style_data / "content", "-o", model, "--backbone",
-                                       "mobilenet_v2", "--steps", "4", "--steps-per-epoch", "2",
-                                       "--image-size", "64", "-b", "2", "--width", "8", "--seed", "1"])
+                                       "mobilenet_v2", "--steps", "4", "--image-size", "64", "-b", "2",
+                                       "--width", "8", "--seed", "1"])
     assert result.exit_code == 0, stderr
     assert records[0]["steps"] == 4 and model.exists() and (tmp_path / "mosaic.curves.png").exists()
+    # fewer steps than --steps-per-epoch (100): still a point per step, not one for the run
+    assert records[0]["first_loss"] != records[0]["final_loss"] and "epoch 4/4" in stderr
 
     out = tmp_path / "painted"
     result, records, stderr = cli_run(["stylize", photos / "chelsea.png", photos / "camera.png",
@@ -157,6 +162,7 @@ def test_an_unwritable_output_is_refused_before_the_optimisation(style_data, cli
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_a_long_training_says_how_long_it_will_take(style_data, tmp_path):
     """train-stylizer's defaults run for hours on a CPU: after its first steps it says
     how long the rest will take, and which options shorten it."""
@@ -177,6 +183,7 @@ def test_a_long_training_says_how_long_it_will_take(style_data, tmp_path):
                         r"--steps and --image-size shorten it\n", estimate), estimate
 
 
+@pytest.mark.slow
 def test_fast_stylizer_twin_paints_as_keras_does_and_runs_without_tensorflow(style_data, light_run, tmp_path,
                                                                              photos):
     from conftest import tiny_stylizer

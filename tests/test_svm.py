@@ -33,6 +33,7 @@ def trained(pets, tmp_path_factory):
     return out, results
 
 
+@pytest.mark.slow
 def test_cnn_features_beat_chance_and_the_sobel_baseline(trained):
     _, results = trained
     cnn, sobel = results["mobilenet_v2"], results["sobel"]
@@ -42,6 +43,7 @@ def test_cnn_features_beat_chance_and_the_sobel_baseline(trained):
     assert 0 < cnn["C"] and 0 <= cnn["cv_accuracy"] <= 1
 
 
+@pytest.mark.slow
 def test_predict_svm_labels_images_and_reports_bad_ones(trained, pets, cli_run, photos):
     out, _ = trained
     _, val = pets
@@ -56,6 +58,7 @@ def test_predict_svm_labels_images_and_reports_bad_ones(trained, pets, cli_run, 
     assert "not an image" in records[-1]["error"] and "Traceback" not in stderr
 
 
+@pytest.mark.slow
 def test_extract_features_keeps_labels_and_skips_bad_images(pets, cli_run, tmp_path):
     train, _ = pets
     broken = class_slice(train, tmp_path / "data", 4)
@@ -86,6 +89,7 @@ def test_extract_features_keeps_labels_and_skips_bad_images(pets, cli_run, tmp_p
     assert records[0]["train_images"] == 8 and records[0]["test_images"] == 4
 
 
+@pytest.mark.slow
 def test_the_c_search_walks_up_the_grid_and_stops_when_accuracy_stops_rising(trained):
     """The search is what made 100 classes take over an hour: it must stop early, keep
     the best C, and leave the final model fitted on all images."""
@@ -105,6 +109,7 @@ def test_the_c_search_walks_up_the_grid_and_stops_when_accuracy_stops_rising(tra
     assert SVMModel.load(str(out / "mobilenet_v2")).metrics["train_images"] == 80
 
 
+@pytest.mark.slow
 def test_corrupt_or_tampered_models_are_refused(trained, tmp_path, cli_run, photos):
     import shutil
 
@@ -148,6 +153,7 @@ def test_corrupt_or_tampered_models_are_refused(trained, tmp_path, cli_run, phot
     assert result.exit_code == 1 and "SVM model not found" in stderr
 
 
+@pytest.mark.slow
 def test_evaluate_scores_an_svm_on_class_folders_like_its_training_record(trained, pets):
     """The task interface's evaluate: the same test accuracy and macro-F1 train-svm
     reported, in the classification record every classifier's evaluate gives."""
@@ -185,12 +191,14 @@ def test_train_svm_resumes_from_its_checkpointed_features(cli_run, tmp_path):
     assert f"resuming: features from {tmp_path / 'svm.ckpt' / 'train.npz'}" in stderr
     assert not (tmp_path / "svm.ckpt").exists()
     # the same SVM as a run that extracts the features itself
-    result, again, stderr = cli_run([*args[:-5], "-o", tmp_path / "fresh", "--json", "--seed", "3"])
+    result, again, stderr = cli_run([*args[:-5], "-o", tmp_path / "fresh", "--json", "--seed", "3", "--resume"])
     assert result.exit_code == 0 and "resuming" not in stderr
+    assert f"--resume: no checkpoint at {tmp_path / 'fresh.ckpt' / 'train.npz'}" in stderr  # not silent
     assert {k: v for k, v in again[-1].items() if k != "model"} == {k: v for k, v in records[-1].items()
                                                                      if k != "model"}
 
 
+@pytest.mark.slow
 def test_evaluate_svm_names_each_unusable_image_and_goes_on(trained, pets, cli_run, tmp_path):
     """dlkit evaluate-svm on class folders holding a broken file and hostile names: one
     warning line naming the file, the rest scored; an empty folder or a missing model is

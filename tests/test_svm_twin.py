@@ -28,6 +28,7 @@ def _relative(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b).max() / max(1.0, np.abs(b).max()))
 
 
+@pytest.mark.slow
 def test_every_kind_of_feature_network_matches_keras(tmp_path):
     """The shipped MobileNetV2's pooled features (the ImageNet twin's second output), a
     layer of it at another size, the Sobel baseline and a model file's vectors."""
@@ -73,6 +74,7 @@ def _same(light: list[dict], heavy: list[dict]) -> None:
         assert max(abs(a["scores"][c] - b["scores"][c]) for c in b["scores"]) <= SCORE_TOLERANCE
 
 
+@pytest.mark.slow
 def test_an_svm_keeps_its_feature_twin_and_predicts_without_tensorflow(trained, light_run):
     from dlkit.core import twins
     from dlkit.tasks import svm
@@ -104,6 +106,7 @@ def test_extract_features_without_tensorflow_gives_keras_features(light_run, tmp
         assert _relative(saved["features"], heavy.features) <= TOLERANCE
 
 
+@pytest.mark.slow
 def test_an_svm_folder_without_its_twin_is_converted_once_or_refused(trained, light_run, monkeypatch, tmp_path):
     from dlkit.tasks import svm
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 
 def _data(tf, n=256):
@@ -54,6 +55,55 @@ def test_stale_checkpoint_without_resume_starts_over(tmp_path):
     assert trainer.resumed_epoch() == 0
 
 
+class _Recorded:
+    """Events that keep what they were told."""
+
+    def __init__(self):
+        self.messages, self.warnings = [], []
+
+    def message(self, text):
+        self.messages.append(text)
+
+    def warning(self, text):
+        self.warnings.append(text)
+
+    def progress(self, total, description):
+        import contextlib
+
+        return contextlib.nullcontext(lambda *args, **fields: None)
+
+
+def test_resume_without_a_checkpoint_says_it_starts_over(tmp_path):
+    from dlkit.core.training import TrainConfig, Trainer
+
+    events = _Recorded()
+    Trainer(TrainConfig(seed=1, patience=None, resume=True), str(tmp_path / "m.keras"), events)
+    assert events.warnings == [f"--resume: no checkpoint in {tmp_path / 'm.keras.ckpt'}; starting from the beginning"]
+    events = _Recorded()
+    Trainer(TrainConfig(seed=1, patience=None), str(tmp_path / "n.keras"), events)  # no --resume: nothing to say
+    assert events.warnings == []
+
+
+def test_each_epoch_corrects_the_estimate_from_whole_epochs_as_measured(monkeypatch):
+    """The first steps cannot see validation or checkpoints; each epoch's line says how
+    long the rest takes at the epochs' measured pace (the first, which also compiles,
+    counts only until later ones are timed)."""
+    from dlkit.core import training
+
+    clock = [0.0]
+    monkeypatch.setattr(training.time, "perf_counter", lambda: clock[0])
+    events = _Recorded()
+    bar = training.ProgressBar(epochs=4, steps_per_epoch=2, events=events)
+    bar.on_train_begin()
+    for epoch, seconds in enumerate([100.0, 40.0, 50.0, 45.0]):
+        bar.on_epoch_begin(epoch)
+        clock[0] += seconds
+        bar.on_epoch_end(epoch, {"loss": 1.0})
+    bar.on_train_end()
+    assert [m.split("; ")[-1] for m in events.messages] == ["about 5 min to go", "about 80 s to go",
+                                                            "about 45 s to go", "epoch 4/4: loss 1.0"]
+
+
 MIRRORED = r"""
 import json, sys
 import numpy as np
@@ -73,6 +123,7 @@ print(json.dumps(losses))
 """
 
 
+@pytest.mark.slow
 def test_mirrored_over_two_cpu_devices_matches_one_device(tmp_path):
     env = dict(os.environ, DLKIT_CPU_DEVICES="2")
     result = subprocess.run([sys.executable, "-c", MIRRORED, os.path.dirname(__file__), str(tmp_path) + "/"],

@@ -51,6 +51,7 @@ def pets_model(tmp_path_factory):
     return model, data
 
 
+@pytest.mark.slow
 def test_filters_of_a_backbone_and_of_a_trained_classifier(cli_run, tmp_path, pets_model):
     result, [record], _ = cli_run(["visualize", "filters", "mobilenet_v2", "-o", tmp_path / "filters.png"])
     assert result.exit_code == 0 and record["output"] == str(tmp_path / "filters.png")
@@ -64,6 +65,7 @@ def test_filters_of_a_backbone_and_of_a_trained_classifier(cli_run, tmp_path, pe
     assert np.array_equal(picture(tmp_path / "pets.png"), pixels)  # frozen: the same ImageNet kernels
 
 
+@pytest.mark.slow
 def test_activations_early_to_deep_and_unknown_layers(cli_run, photos, tmp_path, pets_model):
     chelsea = photos / "chelsea.png"
     result, _, _ = cli_run(["visualize", "activations", "mobilenet_v2", chelsea, "-o", tmp_path / "act.png"])
@@ -89,6 +91,7 @@ def test_activations_early_to_deep_and_unknown_layers(cli_run, photos, tmp_path,
     one_error_line(result, stderr, "missing.jpg")
 
 
+@pytest.mark.slow
 def test_gradcam_on_the_cat_photo_falls_on_the_cat(cli_run, photos, tmp_path):
     chelsea = photos / "chelsea.png"
     result, [record], _ = cli_run(["visualize", "saliency", chelsea, "-o", tmp_path / "cam.png"])
@@ -133,6 +136,7 @@ def test_gradcam_on_the_cat_photo_falls_on_the_cat(cli_run, photos, tmp_path):
     assert not (tmp_path / "bad.png").exists()
 
 
+@pytest.mark.slow
 def test_saliency_of_a_trained_classifier_by_class_name(cli_run, pets_model, tmp_path):
     model, data = pets_model
     dog = sorted((data / "dogs").iterdir())[0]
@@ -181,6 +185,7 @@ def test_classify_writes_one_heatmap_per_image_named_in_the_records(cli_run, pho
     assert records == []
 
 
+@pytest.mark.slow
 def test_feature_maps_coloured_by_class(cli_run, photos, tmp_path, pets_model):
     _, data = pets_model
     labelled = tmp_path / "pets.npz"

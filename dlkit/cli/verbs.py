@@ -21,7 +21,7 @@ from dlkit.cli.common import engine as engine_from
 from dlkit.cli.output import Output, error_line
 from dlkit.core import files
 from dlkit.core.config import from_params, option_name, options
-from dlkit.core.inputs import iter_paths, iter_texts
+from dlkit.core.inputs import iter_paths, iter_texts, shown
 from dlkit.core.task import Argument, Evaluate, Fields, Predict, Task, Train, entry
 from dlkit.core.training_config import TrainConfig
 from dlkit.vision.folders import image_count
@@ -169,7 +169,7 @@ def predict_command(spec: Predict) -> click.Command:
         start_light(device)
         records = predictions(spec, inputs, model, {**settings, **side}, engine, report)
         if spec.plain and json_lines is None:
-            raise SystemExit(_plain(records, spec.plain))
+            raise SystemExit(_plain(records, spec.plain, report))
         if spec.inputs != "images":  # texts stream from pipes, where a bar says little
             _emit(records, json_lines, spec.columns)
         with report.progress(image_count(inputs), spec.command) as advance:
@@ -195,15 +195,19 @@ def _counted(records, advance):
         advance()
 
 
-def _plain(records, column: str) -> int:
+def _plain(records, column: str, report) -> int:
     """One line per record, its `column` (an empty line for a failed one, which keeps its
-    place); errors on stderr. Returns the exit code."""
+    place); errors and a record's "warning" (the item is beyond what the model knows) on
+    stderr. Returns the exit code."""
     stdout = click.get_text_stream("stdout")  # held: the Ray engine sends Ray's own notes to stderr
     failed = 0
     for record in records:
         if "error" in record:
             failed += 1
             error_line(record["error"])
+        if "warning" in record:
+            name = shown(str(record["input"]))
+            report.warning(f"{name[:60]}{'...' if len(name) > 60 else ''}: {record['warning']}")
         click.echo(record.get(column, ""), file=stdout)
     return 1 if failed else 0
 

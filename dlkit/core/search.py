@@ -27,7 +27,9 @@ class Hypothesis:
 
 def beam_search(step: Callable, states: list[np.ndarray], batch: int, beam: int, bos: int, eos: int,
                 max_steps: int, alpha: float = 0.6, with_attention: bool = False,
-                min_length: int = 1, banned: tuple[int, ...] = ()) -> list[Hypothesis]:
+                min_length: int = 1, banned: tuple[int, ...] = (),
+                required: "list[tuple[int, ...]] | None" = None,
+                avoided: "list[tuple[int, ...]] | None" = None) -> list[Hypothesis]:
     """The best hypothesis per input. `states` hold one row per input; they are repeated
     for the beams here. `beam` 1 is greedy decoding. Outputs have at least `min_length`
     tokens: an empty caption or translation is never the answer, and never contain a
@@ -39,7 +41,23 @@ def beam_search(step: Callable, states: list[np.ndarray], batch: int, beam: int,
     `step(tokens, states, rows)` computes only the rows `rows` (indices into the batch x
     beam layout) that hold live hypotheses of inputs still searched: at the first step
     one per input, and none of an input once its search is over (about a third of the
-    work of a batch, whose longest output sets its number of steps)."""
+    work of a batch, whose longest output sets its number of steps).
+
+    `required` (one tuple of token ids per input, or None) asks that an input's output
+    contain one of its tokens (a disjunctive positive constraint: "cat" or "cats"):
+    constrained beam search (Anderson et al. 2017, "Guided Open Vocabulary Image
+    Captioning with Constrained Beam Search"), with its finite-state machine of two states
+    (no required token yet, one written). Each state keeps its own beam of `beam // 2`
+    hypotheses, so an input's rows stay `beam` (the split of a fixed beam among states is
+    Post and Vilar's 2018 dynamic beam allocation): the beam of the satisfied state holds
+    the best hypotheses that wrote a required token however unlikely the model finds it,
+    and only its endings are answers. An input whose constraint is never met before
+    `max_steps` gets its best unconstrained ending; an empty tuple leaves its input free.
+    `avoided` (one tuple of token ids per input, or None): tokens that input's output never
+    contains (negative constraints, as `banned` for all)."""
+    required = required or [()] * batch
+    if any(required) and beam < 2:
+        raise DlkitError("constrained beam search needs a beam of 2 or more: one per state")
     states = [np.repeat(s, beam, 0) for s in states]
     tokens = np.full(batch * beam, bos, np.int32)
     scores = np.full((batch, beam), -np.inf)
@@ -47,13 +65,21 @@ def beam_search(step: Callable, states: list[np.ndarray], batch: int, beam: int,
     sequences = [[] for _ in range(batch * beam)]
     trails = [[] for _ in range(batch * beam)]
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
-    greedy = [True] * batch  # still following the greedy path in the first beam
+    unmet: list[list[Hypothesis]] = [[] for _ in range(batch)]  # endings without a required token
+    # Per input, (first slot, size) of each state's beam: one for a free input; for a constrained
+    # one, before a required token is written (where it starts), then after.
+    half = beam // 2
+    banks = [((0, half), (half, beam - half)) if r else ((0, beam),) for r in required]
+    greedy = [not r for r in required]  # still following the greedy path in the first beam
     searching = np.ones(batch, bool)
     for t in range(max_steps):
         rows = np.flatnonzero(np.isfinite(scores).ravel() & np.repeat(searching, beam))
         log_probs, states, attention = step(tokens[rows], [s[rows] for s in states], rows)
         log_probs = log_probs.copy()
         log_probs[:, list(banned)] = -np.inf
+        for b, never in enumerate(avoided or ()):
+            if never:
+                log_probs[np.ix_(np.flatnonzero(rows // beam == b), never)] = -np.inf
         if t < min_length:
             log_probs[:, eos] = -np.inf
         vocab = log_probs.shape[1]
@@ -65,37 +91,74 @@ def beam_search(step: Callable, states: list[np.ndarray], batch: int, beam: int,
         origin = np.zeros(batch * beam, np.int64)
         new_sequences, new_trails = [[] for _ in range(batch * beam)], [[] for _ in range(batch * beam)]
         for b in np.flatnonzero(searching).tolist():
-            filled, candidates = 0, list(zip(best[b].tolist(), totals[b]))
+            if required[b]:
+                candidates = _constrained(scores[b], log_probs, at[b * beam: (b + 1) * beam], required[b], half)
+            else:
+                candidates = [(flat, score, 0) for flat, score in zip(best[b].tolist(), totals[b])]
             if greedy[b]:
                 first = int(np.argmax(log_probs[at[b * beam]]))  # the greedy step, from beam 0
-                candidates = [(first, scores[b, 0] + log_probs[at[b * beam], first])] + [
-                    (flat, score) for flat, score in candidates if flat != first]
-            for flat, score in candidates:
-                if not np.isfinite(score) or filled == beam:
+                candidates = [(first, scores[b, 0] + log_probs[at[b * beam], first], 0)] + [
+                    c for c in candidates if c[0] != first]
+            filled = [0] * len(banks[b])
+            for flat, score, state in candidates:
+                if not np.isfinite(score) or all(f == size for f, (_, size) in zip(filled, banks[b])):
                     break
                 parent, token = b * beam + flat // vocab, int(flat % vocab)
                 trail = trails[parent] + [attention[at[parent]]] if with_attention else []
                 if token == eos or t == max_steps - 1:
                     ended = sequences[parent] + ([] if token == eos else [token])
                     normalized = score / (((5 + len(ended) + 1) / 6) ** alpha)
-                    finished[b].append(Hypothesis(ended, float(normalized),
-                                                  np.stack(trail) if trail else None))
+                    answer = Hypothesis(ended, float(normalized), np.stack(trail) if trail else None)
+                    (finished if state == len(banks[b]) - 1 else unmet)[b].append(answer)
                     greedy[b] = greedy[b] and flat != candidates[0][0]
                     continue
-                slot = b * beam + filled
-                new_tokens[slot], new_scores[b, filled], origin[slot] = token, score, parent
+                start, size = banks[b][state]
+                if filled[state] == size:
+                    continue
+                place = start + filled[state]
+                slot = b * beam + place
+                new_tokens[slot], new_scores[b, place], origin[slot] = token, score, parent
                 new_sequences[slot], new_trails[slot] = sequences[parent] + [token], trail
-                filled += 1
+                filled[state] += 1
         states = [s[at[origin]] for s in states]  # rows left empty get any state: they are not computed
         tokens, scores, sequences, trails = new_tokens, new_scores, new_sequences, new_trails
         # an input is done once its best ending beats every live hypothesis (scores only fall)
         for b in np.flatnonzero(searching).tolist():
             live = np.isfinite(scores[b]).any()
-            done = not greedy[b] and len(finished[b]) >= beam and max(h.score for h in finished[b]) >= scores[b].max()
+            done = (not greedy[b] and len(finished[b]) >= banks[b][-1][1]
+                    and max(h.score for h in finished[b]) >= scores[b].max())
             searching[b] = live and not done
         if not searching.any():
             break
-    return [max(f, key=lambda h: h.score) for f in finished]
+    return [max(f or u, key=lambda h: h.score) for f, u in zip(finished, unmet)]
+
+
+def _constrained(scores: np.ndarray, log_probs: np.ndarray, at: np.ndarray, required: tuple[int, ...],
+                 half: int) -> list[tuple[int, float, int]]:
+    """The continuations of one constrained input, best first, as (index in its (beam x
+    vocabulary) candidates, score, state reached): for each state, the best of those that
+    reach it, enough to refill its beam after endings. The first state (slots below
+    `half`) is reached by writing anything but a required token; the second by writing
+    one, or by anything after one. `at`: the input's slots -> rows of `log_probs`
+    (meaningful where `scores` is finite)."""
+    beam, vocab = len(scores), log_probs.shape[1]
+    totals = np.full((beam, vocab), -np.inf)
+    live = np.flatnonzero(np.isfinite(scores))
+    totals[live] = scores[live, None] + log_probs[at[live]]
+    wanted = np.zeros(vocab, bool)
+    wanted[list(required)] = True
+    first, second = totals.copy(), totals.copy()
+    first[half:] = -np.inf
+    first[:, wanted] = -np.inf
+    second[:half, ~wanted] = -np.inf
+    candidates = []
+    for state, reaching in enumerate((first, second)):
+        size = half if state == 0 else beam - half
+        flat = reaching.ravel()
+        k = min(2 * size + 1, flat.size)
+        top = np.argpartition(flat, flat.size - k)[flat.size - k:]
+        candidates += [(int(i), float(flat[i]), state) for i in top]
+    return sorted(candidates, key=lambda c: -c[1])
 
 
 def _best(scores: np.ndarray, log_probs: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -151,7 +214,9 @@ class TwinDecoder:
         self.context = _numbered(encoder.outputs, "context_")
 
     def search(self, inputs: list[np.ndarray], beam: int, bos: int, eos: int, max_steps: int, alpha: float,
-               with_attention: bool = False, banned: tuple[int, ...] = ()) -> list[Hypothesis]:
+               with_attention: bool = False, banned: tuple[int, ...] = (),
+               required: "list[tuple[int, ...]] | None" = None,
+               avoided: "list[tuple[int, ...]] | None" = None) -> list[Hypothesis]:
         """The best hypothesis per input row (see beam_search)."""
         encoded = dict(zip(self.encoder.outputs, self.encoder.run(*inputs)))
         # Every beam of an input reads that input's context: repeated once, not per step.
@@ -163,7 +228,7 @@ class TwinDecoder:
             return out["log_probs"], [out[f"next_{name}"] for name in self.states], out["attention"]
 
         return beam_search(step, [encoded[name] for name in self.states], len(inputs[0]), beam, bos, eos, max_steps,
-                           alpha, with_attention, banned=banned)
+                           alpha, with_attention, banned=banned, required=required, avoided=avoided)
 
 
 def _numbered(names: list[str], prefix: str) -> list[str]:

@@ -179,6 +179,8 @@ class Trainer:
             shutil.rmtree(self.workdir)
         elif self.resume and os.path.exists(backup):
             self.events.message(f"resuming from {self.workdir} (epoch {self.resumed_epoch()})")
+        elif self.config.resume:
+            self.events.warning(f"--resume: no checkpoint in {self.workdir}; starting from the beginning")
         os.makedirs(self.workdir, exist_ok=True)
 
 
@@ -252,7 +254,11 @@ class ProgressBar(keras.callbacks.Callback):
     a message with the metrics after each epoch, and, once the first steps are timed, how
     long the rest will take when that is over a minute: a default sized for a GPU can run
     for hours on a CPU, and the user should hear so at the start, not after waiting.
-    `hint` follows that estimate (the options that shorten the run)."""
+    `hint` follows that estimate (the options that shorten the run).
+
+    That first estimate counts training steps only; each epoch's message then carries an
+    estimate from whole epochs as measured (validation, checkpoints and scores included,
+    which the first steps cannot see), so the figure is corrected as training goes."""
 
     # The first step (tracing, compilation) is not timed; then this many steps, or this
     # many seconds, whichever comes first, before the estimate.
@@ -269,6 +275,7 @@ class ProgressBar(keras.callbacks.Callback):
         self._timed_from: float | None = None
         self._timed = 0
         self._estimated = False
+        self._epoch_seconds: list[float] = []
 
     def on_train_begin(self, logs=None):
         total = self.epochs * self.steps if self.steps else None
@@ -277,6 +284,7 @@ class ProgressBar(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch + 1
+        self._epoch_started = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
         fields = {"epoch": f"{self._epoch}/{self.epochs}"}
@@ -303,8 +311,19 @@ class ProgressBar(keras.callbacks.Callback):
                                 f"{per_step:.2g} s each)" + (f"; {self.hint}" if self.hint else ""))
 
     def on_epoch_end(self, epoch, logs=None):
+        self._epoch_seconds.append(time.perf_counter() - self._epoch_started)
         shown = {k: round(float(v), 4) for k, v in (logs or {}).items() if not k.startswith("learning_rate")}
-        self.events.message(f"epoch {epoch + 1}/{self.epochs}: " + "  ".join(f"{k} {v}" for k, v in shown.items()))
+        line = f"epoch {epoch + 1}/{self.epochs}: " + "  ".join(f"{k} {v}" for k, v in shown.items())
+        left = self.epochs - epoch - 1
+        if left:
+            line += f"; about {duration(left * self.per_epoch())} to go"
+        self.events.message(line)
+
+    def per_epoch(self) -> float:
+        """Seconds an epoch takes, as measured: the first epoch also traces and compiles the
+        model, so it counts only until later epochs are timed."""
+        timed = self._epoch_seconds[1:] or self._epoch_seconds
+        return sum(timed) / len(timed)
 
     def on_train_end(self, logs=None):
         self._context.__exit__(None, None, None)

@@ -10,7 +10,8 @@
 Modules: config (settings), predict (load, caption, the attention map: no TensorFlow;
 the photo is described by the ONNX twin), model (networks, train, evaluate), twin (its
 inference graphs on TensorFlow, and writing the twin from them), data (datasets, cached
-CNN features). The names below are imported on first use, so importing the package costs
+CNN features), guide (ImageNet classes as the words a caption must name; no
+TensorFlow). The names below are imported on first use, so importing the package costs
 no TensorFlow.
 """
 
@@ -46,7 +47,7 @@ TASK = Task(
         data=Argument("data_dir"),
         output="Folder to write the captioner to.",
         options=(Fields(TrainData),),
-        exclude=("beam_size",),
+        exclude=("beam_size", "guide", "guide_threshold"),
         patience=3,
         help="""Train an image captioner on DATA_DIR: Flickr8k as on Kaggle (Images/ +
     captions.txt), the original Flickr8k (Flickr8k.token.txt + split files) or COCO
@@ -63,7 +64,7 @@ TASK = Task(
         summary="Describe photos in a sentence.",
         load="dlkit.tasks.captioner.predict:load",
         run="dlkit.tasks.captioner.predict:caption",
-        options=(Fields(Config, only=("beam_size",)),),
+        options=(Fields(Config, only=("beam_size", "guide", "guide_threshold")),),
         run_options=(Fields(AttentionMap),),
         columns={"input": None, "caption": None, "score": None},
         model_help=MODEL_HELP,
@@ -75,6 +76,7 @@ TASK = Task(
     Examples:
       dlkit caption photo.jpg
       dlkit caption holiday/ --beam-size 5 > captions.jsonl
+      dlkit caption cat.jpg --no-guide            # the decoder's words alone
       dlkit caption dog.jpg --attention-map dog-attention.png
       dlkit caption photos/ --engine ray --workers 4 > captions.jsonl
     """),),
@@ -83,7 +85,7 @@ TASK = Task(
         summary="Corpus BLEU-1..4 of a captioner on a dataset split.",
         function="dlkit.tasks.captioner.model:evaluate",
         data=Argument("data_dir"),
-        options=(Fields(EvaluateConfig), Fields(Config, only=("beam_size",))),
+        options=(Fields(EvaluateConfig), Fields(Config, only=("beam_size", "guide", "guide_threshold"))),
         model_help=MODEL_HELP,
         help="""Corpus BLEU-1..4 of a captioner against all reference captions of a split.
 

@@ -125,11 +125,14 @@ def bleu_scores(hypotheses: list[str], references: list[list[str]]) -> dict:
 
 
 def evaluate(data: str, model: "str | Captioner | None" = None, split: str = "test", beam_size: int | None = None,
-             samples: int = 0, events: Events = SILENT) -> dict:
+             samples: int = 0, guide: bool | None = None, guide_threshold: float | None = None,
+             events: Events = SILENT) -> dict:
     """Corpus BLEU-1..4 of a captioner (a folder, a loaded one, or None: the shipped one)
     against all reference captions of a split of the dataset folder `data`; the first
-    `samples` captions are reported as messages beside their first reference."""
-    captioner = model if isinstance(model, Captioner) else load(model, beam_size)
+    `samples` captions are reported as messages beside their first reference. `guide`,
+    `guide_threshold`: as load's."""
+    captioner = model if isinstance(model, Captioner) else load(model, beam_size, guide=guide,
+                                                                 guide_threshold=guide_threshold)
     beam = beam_size or captioner.beam_size
     dataset = read_dataset(data, captioner.config.val_fraction, captioner.config.test_fraction)
     images = dataset.splits.get(split)

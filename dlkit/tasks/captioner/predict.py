@@ -26,6 +26,7 @@ from dlkit.core.search import TwinDecoder, check_sizes
 from dlkit.engines import EngineConfig, predictions
 from dlkit.tasks.captioner import TASK
 from dlkit.tasks.captioner.config import Config
+from dlkit.tasks.captioner.guide import Guide
 from dlkit.text.tokens import Vocabulary
 from dlkit.vision.images import ImagePredictor, load_image, try_load_image
 
@@ -49,18 +50,25 @@ class Captioner(ImagePredictor):
     encoder takes RGB pixels 0..255 (training's takes cached CNN features instead);
     `decoding` holds the start and end ids, the banned ids, the longest caption, the
     length penalty and the default beam (the twin's metadata, or the Exportable's).
-    `split_by`: how its training data was split (see CaptionData; None: not recorded)."""
+    `split_by`: how its training data was split (see CaptionData; None: not recorded).
+    `guide` (a dlkit.tasks.captioner.guide.Guide, or None) makes the caption of a photo
+    name what the ImageNet classifier is confident of."""
 
     def __init__(self, decoder, vocab: Vocabulary, config: Config, decoding: dict, beam_size: int | None = None,
-                 split_by: str | None = None):
+                 split_by: str | None = None, guide=None):
         # The "network" of a captioner is the whole decoding: photos in, captions out.
-        super().__init__(self.describe, config.image_size, batch_size=32)  # photos per batch of encoding and search
+        super().__init__(self.photos, config.image_size, batch_size=32)  # photos per batch of encoding and search
         self.decoder, self.vocab, self.config, self.decoding = decoder, vocab, config, decoding
         self.beam_size = beam_size or decoding["beam_size"]
-        self.split_by = split_by
+        self.split_by, self.guide = split_by, guide
 
     def predict_images(self, images: np.ndarray) -> list[dict]:
         return [{"caption": c.text, "score": c.score} for c in self.outputs(images)]
+
+    def photos(self, images: np.ndarray, beam_size: int | None = None, with_attention: bool = False) -> list[Caption]:
+        """A Caption per uint8 photo, guided where the captioner has a guide."""
+        required, avoided = self.guide.constraints(images) if self.guide else (None, None)
+        return self.describe(images, beam_size, with_attention, required, avoided)
 
     def predict_with_attention(self, item: "Item | str", out: str) -> dict:
         """The record of one photo, drawing to `out` (PNG) where the model looked for each word."""
@@ -69,7 +77,7 @@ class Captioner(ImagePredictor):
         if isinstance(caption, ItemError):
             return {"input": item.input, "error": str(caption)}
         attention_map(item.value, caption, self.config.image_size, out)
-        return {"input": item.input, "caption": caption.text, "score": caption.score}
+        return {"input": item.input, "caption": caption.text, "score": caption.score, "attention_map": out}
 
     def captions(self, paths: list[str], beam_size: int | None = None, with_attention: bool = False,
                  advance=None) -> "list[Caption | ItemError]":
@@ -81,26 +89,34 @@ class Captioner(ImagePredictor):
                 decoded = list(pool.map(lambda p: try_load_image(p, self.input_size),
                                         paths[start: start + self.batch_size]))
                 good = [pixels for pixels in decoded if not isinstance(pixels, ItemError)]
-                described = iter(self.describe(np.stack(good), beam_size, with_attention) if good else ())
+                described = iter(self.photos(np.stack(good), beam_size, with_attention) if good else ())
                 found += [pixels if isinstance(pixels, ItemError) else next(described) for pixels in decoded]
                 if advance:
                     advance(len(decoded))
         return found
 
-    def describe(self, inputs: np.ndarray, beam_size: int | None = None,
-                 with_attention: bool = False) -> list[Caption]:
+    def describe(self, inputs: np.ndarray, beam_size: int | None = None, with_attention: bool = False,
+                 required: "list[tuple[int, ...]] | None" = None,
+                 avoided: "list[tuple[int, ...]] | None" = None) -> list[Caption]:
         """A Caption per row of the encoder's inputs (uint8 photos; CNN features where
-        training decodes)."""
-        d = self.decoding
-        captions = []
-        for start in range(0, len(inputs), self.batch_size):
-            best = self.decoder.search([inputs[start: start + self.batch_size]], beam_size or self.beam_size,
-                                       d["bos"], d["eos"], d["max_length"], d["length_alpha"], with_attention,
-                                       tuple(d["banned"]))
-            for h in best:
-                words = self.vocab.decode(h.tokens)
-                captions.append(Caption(_sentence(words), round(h.score, 4), words, h.attention))
-        return captions
+        training decodes). A row with `required` token ids has a caption with one of
+        them, and none of its `avoided` ones: it is searched apart, with a beam of `beam_size` for each state of the
+        constrained search, so the others get the captions they get unguided."""
+        d, beam = self.decoding, beam_size or self.beam_size
+        required, avoided = required or [()] * len(inputs), avoided or [()] * len(inputs)
+        found: list[Caption | None] = [None] * len(inputs)
+        for guided in (False, True):
+            rows = [i for i, r in enumerate(required) if bool(r) == guided]
+            for start in range(0, len(rows), self.batch_size):
+                batch = rows[start: start + self.batch_size]
+                best = self.decoder.search([inputs[batch]], 2 * beam if guided else beam, d["bos"], d["eos"],
+                                           d["max_length"], d["length_alpha"], with_attention, tuple(d["banned"]),
+                                           **({"required": [required[i] for i in batch],
+                                               "avoided": [avoided[i] for i in batch]} if guided else {}))
+                for i, h in zip(batch, best):
+                    words = self.vocab.decode(h.tokens)
+                    found[i] = Caption(_sentence(words), round(h.score, 4), words, h.attention)
+        return found
 
 
 def _sentence(words: list[str]) -> str:
@@ -108,10 +124,13 @@ def _sentence(words: list[str]) -> str:
     return (text[:1].upper() + text[1:] + ".") if text else ""
 
 
-def load(path: str | None = None, beam_size: int | None = None, runtime: str = "onnx") -> Captioner:
+def load(path: str | None = None, beam_size: int | None = None, runtime: str = "onnx", guide: bool | None = None,
+         guide_threshold: float | None = None) -> Captioner:
     """A captioner folder written by train(); None: the one dlkit ships. It runs on its
     ONNX twin (made on first use where TensorFlow is installed, for folders written
-    before twins), or on Keras with runtime="keras"."""
+    before twins), or on Keras with runtime="keras". `guide` and `guide_threshold`
+    (None: the Config's) make captions name what the ImageNet classifier is confident of
+    (dlkit.tasks.captioner.guide)."""
     folder = path or modelio.pretrained_path(TASK.name)
     config, saved = modelio.read_folder(folder, "captioner", "train-captioner", Config,
                                         files=("model.keras", "vocab.json"))
@@ -126,7 +145,9 @@ def load(path: str | None = None, beam_size: int | None = None, runtime: str = "
         graphs = twins.load(os.path.join(folder, "model.keras"), GRAPHS, convert=CONVERT)
         decoder, decoding = TwinDecoder(graphs["encoder"], graphs["step"]), graphs["encoder"].metadata
         check_sizes(decoding["vocabularies"]["vocab.json"], len(vocab), vocab_path)
-    return Captioner(decoder, vocab, config, decoding, beam_size, saved.get("split_by"))
+    threshold = config.guide_threshold if guide_threshold is None else guide_threshold
+    helper = Guide(vocab, threshold) if (config.guide if guide is None else guide) else None
+    return Captioner(decoder, vocab, config, decoding, beam_size, saved.get("split_by"), helper)
 
 
 def caption(items, model: str | None = None, settings: dict | None = None, engine: EngineConfig = EngineConfig(),

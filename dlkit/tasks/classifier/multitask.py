@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dlkit.core import files, metrics, training
+from dlkit.core import files, metrics, plots, training
 from dlkit.core.errors import DlkitError
 from dlkit.core.events import SILENT, Events
 from dlkit.core.layers import ClassNames
@@ -111,8 +111,9 @@ def train(image_dir: str, labels: str, output: str, config: TrainClassifierConfi
           train_config: TrainConfig | None = None, weights: str | dict | None = None,
           events: Events = SILENT) -> Run:
     """Trains one head per column of `labels` on a frozen ImageNet backbone and saves the
-    model to `output` (.keras) and its ONNX twin beside it; the Run's summary has each
-    head's validation scores."""
+    model to `output` (.keras), its ONNX twin and its training curves (<output>.curves.png:
+    the total loss and each head's loss and score, training and validation) beside it; the
+    Run's summary has each head's validation scores."""
     files.check_output(output, suffixes=(".keras",), what="model")
     config = check(config or TrainClassifierConfig())
     if config.arch in CLASSIC or config.fine_tune_epochs:
@@ -181,11 +182,14 @@ def train(image_dir: str, labels: str, output: str, config: TrainClassifierConfi
             scores[c.name] = {"accuracy": round(float((probabilities.argmax(-1) == val_targets[c.name]).mean()), 6)}
     full = _assemble(extractor, model, columns, thresholds)
     trainer.save(full, output)
+    curves = os.path.splitext(output)[0] + ".curves.png"
     if trainer.is_chief:
         twin.write_beside(output, events)
+        plots.training_curves(history, curves, title=f"{config.arch} heads on "
+                                                      f"{os.path.basename(os.path.abspath(labels))}")
     trainer.finish()
     summary = {"input": image_dir, "labels": labels, **training.summary(
-        history, model=output, arch=config.arch, train_images=len(train_rows), val_images=len(val_rows),
+        history, model=output, curves=curves, arch=config.arch, train_images=len(train_rows), val_images=len(val_rows),
         feature_views=repeat, task_weights=loss_weights,
         heads={c.name: {"kind": "multi-label" if c.multi else "single-label", "labels": c.labels, **scores[c.name]}
                for c in columns})}

@@ -228,6 +228,10 @@ def train(data: str, output: str, config: TrainClassifierConfig | None = None,
         trainer.workdir = head_workdir
         history = _concatenate(history, tuned)
 
+    temperature = calibrate(model, val_set, config.batch_size)
+    if temperature is not None:
+        events.message(f"temperature {temperature:g} fitted on the {len(val_set)} validation images (its logits "
+                       f"times it)")
     trainer.save(model, output)
     if trainer.is_chief:
         twin.write_beside(output, events)
@@ -240,10 +244,34 @@ def train(data: str, output: str, config: TrainClassifierConfig | None = None,
     else:
         val_loss, val_accuracy = model.evaluate(val_ds, verbose=0)
         scores = {"final_val_accuracy": round(float(val_accuracy), 6), "final_val_loss": round(float(val_loss), 6)}
+    calibrated = {} if temperature is None else {"temperature": temperature}
     summary = {"input": data, **training.summary(
-        history, model=output, curves=curves, arch=config.arch,
-        classes=images.class_names, train_images=len(train_set), val_images=len(val_set), **chosen, **scores)}
+        history, model=output, curves=curves, arch=config.arch, classes=images.class_names,
+        train_images=len(train_set), val_images=len(val_set), **chosen, **calibrated, **scores)}
     return Run(output, history, summary)
+
+
+def calibrate(model, val_set: ImageSet, batch_size: int) -> float | None:
+    """Temperature scaling (Guo et al. 2017, "On Calibration of Modern Neural Networks"):
+    the multiplier of the model's logits fitted on the validation images (_temperature),
+    folded into its "logits" layer, so the model, its twin and every predictor give the
+    calibrated probabilities with no change of their own. A network trained to a low
+    training loss is over-confident (its top score exceeds its accuracy); the multiplier
+    leaves every label as it was. Returns it, or None with fewer than PROBE_MIN_VALIDATION
+    validation images: so few, usually all labelled right, cannot tell a temperature
+    (measured: 24 held-out photos of cats and dogs gave 0.31, scores of 0.90 on average
+    for an accuracy of 0.98, and an ECE of 0.088 on 1,000 other photos, against 0.008
+    for the fine-tuned model as it was). A frozen-backbone head without them keeps the
+    temperature of its cross-validated probe."""
+    if len(val_set) < PROBE_MIN_VALIDATION:
+        return None
+    layer = model.get_layer("logits")
+    logits = keras.Model(model.input, layer.output)
+    found = np.concatenate([np.asarray(logits.predict_on_batch(x)) for x, _ in dataset(val_set, batch_size)])
+    temperature = _temperature(found.astype(np.float64), val_set.labels)
+    kernel, bias = layer.get_weights()
+    layer.set_weights([kernel * temperature, bias * temperature])
+    return temperature
 
 
 # ---- The head on a frozen backbone: trained on features computed once ------------------
@@ -330,18 +358,36 @@ def _scores(probe, x: np.ndarray) -> np.ndarray:
     return np.stack([np.zeros_like(scores), scores], 1) if scores.ndim == 1 else scores
 
 
-# Multipliers tried to turn the SVM's scores into softmax logits (temperature scaling).
-TEMPERATURES = tuple(2.0 ** k for k in range(-2, 7))
+# The range searched for the multiplier that turns the SVM's scores into softmax logits
+# (temperature scaling), as log2: 1/64 .. 4096.
+LOG2_TEMPERATURES = (-6.0, 12.0)
 
 
 def _temperature(scores: np.ndarray, y: np.ndarray) -> float:
-    """The multiplier of held-out scores whose softmax gives the lowest log-loss: the
-    SVM's margins become probabilities as confident as they were right."""
-    def log_loss(t):
-        logits = t * scores - (t * scores).max(axis=1, keepdims=True)
-        return float(-(logits[np.arange(len(y)), y] - np.log(np.exp(logits).sum(axis=1))).mean())
+    """The multiplier of held-out scores whose softmax gives the lowest log-loss against
+    Platt's targets (Platt 1999): a held-out image of a class with n held-out images counts
+    as 1 - 1/(n + 2) of its class, the rest spread over the others, instead of 1. Against
+    hard targets, held-out scores that all fall on the right side (a few dozen photos of
+    cats and dogs, easily told apart) have no best multiplier: the loss falls for ever
+    as it grows, and the largest one tried pinned every probability at exactly 0 or 1
+    (and a fine-tuning started from such a head reported a loss of 0.0). Platt's targets
+    say what so few held-out images can vouch for: about 1 - 1/(n + 2)."""
+    from scipy.optimize import minimize_scalar
 
-    return min(TEMPERATURES, key=log_loss)
+    classes = scores.shape[1]
+    counts = np.bincount(y, minlength=classes)
+    slack = 1.0 / (counts[y] + 2.0)
+    targets = np.repeat((slack / max(1, classes - 1))[:, None], classes, axis=1)
+    targets[np.arange(len(y)), y] = 1.0 - slack
+
+    def log_loss(log2_t):
+        logits = 2.0 ** log2_t * scores
+        logits = logits - logits.max(axis=1, keepdims=True)
+        log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        return float(-(targets * log_probs).sum(axis=1).mean())
+
+    found = minimize_scalar(log_loss, bounds=LOG2_TEMPERATURES, method="bounded", options={"xatol": 1e-3})
+    return float(round(2.0 ** found.x, 4))
 
 
 def _linear_probe(x: np.ndarray, y: np.ndarray, images: int, val_x: np.ndarray,

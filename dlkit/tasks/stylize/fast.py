@@ -27,6 +27,8 @@ from dlkit.tasks.stylize.model import (LossNetwork, fit_size, offline_advice, re
 from dlkit.vision import backbones
 from dlkit.vision.images import load_image
 
+CURVE_POINTS = 10  # epochs at least, whatever --steps-per-epoch says: points of the loss curve
+
 
 # ---- Training ----------------------------------------------------------------------------
 
@@ -121,7 +123,9 @@ def train(style: str, output: str, config: StylizerConfig | None = None, train_c
     trainer = Trainer(train_config or TrainConfig(seed=config.seed, patience=None), output, events)
     painting = read_image(style)
     painting = resized(painting, fit_size(painting.shape[1], painting.shape[0], config.style_size))
-    steps_per_epoch = min(config.steps, config.steps_per_epoch)
+    # A short run still reports (and draws) several points: with one epoch its first and
+    # final loss would be the same number.
+    steps_per_epoch = min(config.steps_per_epoch, max(1, config.steps // CURVE_POINTS))
     epochs = max(1, config.steps // steps_per_epoch)
     dataset = _training_images(images, config.image_size, config.batch_size, config.seed).take(steps_per_epoch)
     with trainer.scope():

@@ -202,6 +202,8 @@ def _checkpointed(source: "str | Features", config: FeaturesConfig, events: Even
     if resume and os.path.exists(path):
         events.message(f"resuming: features from {path}")
         return Features.load(path)
+    if resume and isinstance(source, str) and os.path.isdir(source):
+        events.warning(f"--resume: no checkpoint at {path}; extracting the features from the beginning")
     found = _features(source, config, events)
     if isinstance(source, str) and os.path.isdir(source):
         os.makedirs(os.path.dirname(path), exist_ok=True)
