@@ -293,3 +293,14 @@ def test_long_inputs_are_translated_sentence_by_sentence_one_line_each(light_run
                            input="\n".join(lines) + "\n日本語の文章です。\n")
     assert plain.returncode == 0 and len(plain.stdout.split("\n")[:-1]) == len(lines) + 1
     assert "unknown to the model" in plain.stderr and "translated in parts" in plain.stderr
+
+
+def test_plain_translate_raises_no_deprecation_and_documents_quiet():
+    """Plain output goes through Click's text stream: no deprecation warning on the way
+    (Python turns one into an error here); -q says what it does in --help."""
+    plain = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-m", "dlkit", "translate", "-"],
+                           input="I am hungry.\n", capture_output=True, text=True)
+    assert plain.returncode == 0 and plain.stdout == "J'ai faim.\n", plain.stderr
+    assert "Warning" not in plain.stderr
+    help_text = subprocess.run([sys.executable, "-m", "dlkit", "translate", "--help"], capture_output=True, text=True)
+    assert "-q, --quiet No progress bars or messages on stderr." in " ".join(help_text.stdout.split())
