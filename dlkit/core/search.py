@@ -23,6 +23,7 @@ class Hypothesis:
     # close to the mean log-probability per token, without a bias towards short outputs
     score: float
     attention: np.ndarray | None  # (tokens + end, source positions) when asked for
+    log_prob: float  # the output's log-probability, the end token's included
 
 
 def beam_search(step: Callable, states: list[np.ndarray], batch: int, beam: int, bos: int, eos: int,
@@ -108,7 +109,7 @@ def beam_search(step: Callable, states: list[np.ndarray], batch: int, beam: int,
                 if token == eos or t == max_steps - 1:
                     ended = sequences[parent] + ([] if token == eos else [token])
                     normalized = score / (((5 + len(ended) + 1) / 6) ** alpha)
-                    answer = Hypothesis(ended, float(normalized), np.stack(trail) if trail else None)
+                    answer = Hypothesis(ended, float(normalized), np.stack(trail) if trail else None, float(score))
                     (finished if state == len(banks[b]) - 1 else unmet)[b].append(answer)
                     greedy[b] = greedy[b] and flat != candidates[0][0]
                     continue

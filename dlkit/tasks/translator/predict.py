@@ -134,12 +134,10 @@ class Translator(Predictor):
         source = pad(source_ids)
         best = self.decoder.search([source], beam, d["bos"], d["eos"], min(d["max_length"], 2 * source.shape[1] + 10),
                                    d["length_alpha"], with_attention)
-        # The search ranks by log-probability / ((5 + length + 1) / 6) ** alpha (GNMT, the end
-        # counted in the length): undone here for the mean log-probability per subword.
         return [Translation(text=self.tgt.decode(h.tokens), score=round(h.score, 4),
                             tokens=self.tgt.pieces(h.tokens + [d["eos"]]), source_tokens=self.src.pieces(ids),
                             attention=h.attention[:, : len(ids)] if h.attention is not None else None,
-                            confidence=h.score * ((6 + len(h.tokens)) / 6) ** d["length_alpha"] / (len(h.tokens) + 1))
+                            confidence=h.log_prob / (len(h.tokens) + 1))
                 for h, ids in zip(best, source_ids)]
 
 
