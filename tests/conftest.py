@@ -71,16 +71,10 @@ def light_run():
     """Runs `dlkit ARGS` in a subprocess as in a light install, where importing
     tensorflow, keras or tf2onnx fails (tests/without_tensorflow); returns (exit code,
     stdout records, stderr text)."""
-    import subprocess
-    import sys
+    from lightness import light_subprocess
 
     def run(args, input: str | bytes | None = None, timeout=300):
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "without_tensorflow"),
-                                                            os.environ.get("PYTHONPATH", "")])}
-        if isinstance(input, str):
-            input = input.encode()
-        done = subprocess.run([sys.executable, "-m", "dlkit", *map(str, args)], input=input, capture_output=True,
-                              env=env, timeout=timeout, cwd=ROOT)
+        done = light_subprocess(["-m", "dlkit", *args], input, timeout)
         stdout, stderr = done.stdout.decode(), done.stderr.decode(errors="replace")
         records = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
         return done.returncode, records, stderr

@@ -31,13 +31,22 @@ finally:
 """
 
 
+def light_subprocess(argv: list[str], input: str | bytes | None = None, timeout: float = 300):
+    """`python ARGV` run as in a light install: importing tensorflow, keras or tf2onnx
+    fails (tests/without_tensorflow); the CompletedProcess, its output as bytes."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "without_tensorflow"),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    if isinstance(input, str):
+        input = input.encode()
+    return subprocess.run([sys.executable, *map(str, argv)], input=input, capture_output=True, env=env, cwd=ROOT,
+                          timeout=timeout)
+
+
 def light_probe(args, input: str, missing: tuple[str, ...] = ()) -> tuple[int, list[dict], set[str], str]:
     """(exit code, records, imported top-level modules, stderr) of `dlkit ARGS` fed
     `input`, where TensorFlow cannot be imported, nor the `missing` modules."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "without_tensorflow"),
-                                                        os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(missing), *map(str, args)], input=input,
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
-    imported = next(line for line in done.stderr.splitlines() if line.startswith("imported "))
-    records = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    return done.returncode, records, set(json.loads(imported.split(" ", 1)[1])), done.stderr
+    done = light_subprocess(["-c", PROBE, json.dumps(missing), *args], input)
+    stdout, stderr = done.stdout.decode(), done.stderr.decode(errors="replace")
+    imported = next(line for line in stderr.splitlines() if line.startswith("imported "))
+    records = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    return done.returncode, records, set(json.loads(imported.split(" ", 1)[1])), stderr

@@ -32,6 +32,7 @@ class Demo:
     widths: tuple[int, ...] = setting((3, 4), "Filter widths.")
     batch_size: int = setting(32, "Batch.", flags=("-b", "--batch-size"), min=1)
     derived: int = setting(0, cli=False)
+    towns: int = setting(15000, "Smallest towns.", choices=(5000, 15000))
 
 
 def _command(config_class):
@@ -49,9 +50,10 @@ def _command(config_class):
 def test_config_fields_become_options_and_come_back():
     command, seen = _command(Demo)
     result = CliRunner().invoke(command, ["--units", "8", "--lr", "0.5", "--arch", "gru", "--no-attention",
-                                          "--widths", "5,7", "-b", "4"])
+                                          "--widths", "5,7", "-b", "4", "--towns", "5000"])
     assert result.exit_code == 0, result.output
-    assert seen["config"] == Demo(units=8, rate=0.5, arch="gru", attention=False, widths=(5, 7), batch_size=4)
+    assert seen["config"] == Demo(units=8, rate=0.5, arch="gru", attention=False, widths=(5, 7), batch_size=4,
+                                  towns=5000)  # a number chosen among numbers comes back a number
     assert seen["rest"] == {}
     help_text = CliRunner().invoke(command, ["--help"]).output
     assert "Units per direction." in help_text and "[default: 64; x>=1]" in help_text

@@ -397,6 +397,28 @@ def test_a_country_named_beside_its_city_is_context_only():
     assert kenya in {c[:2] for c in _candidates(featurizer, "Kenya: Nairobi commuters stranded by a strike")}
 
 
+def test_small_towns_are_candidates_only_beside_their_region_or_country():
+    from dataclasses import replace
+
+    from dlkit.tasks.geolocator.config import Config
+    from dlkit.tasks.geolocator.features import Featurizer
+    from dlkit.tasks.geolocator.gazetteer import Gazetteer, geonames
+    from gensim.models import KeyedVectors
+
+    def featurizer(need_context):
+        gazetteer = Gazetteer({}, world=True, tables=geonames(5000), towns_need_context=need_context)
+        return Featurizer(KeyedVectors(4), {}, gazetteer, replace(Config(), town_population=5000))
+
+    bogalusa = (30.8, -89.8)  # Bogalusa, Louisiana: 11,933 people, only in the 5,000+ list
+    strict, anywhere = featurizer(True), featurizer(False)
+    assert bogalusa in {c[:2] for c in _candidates(strict, "Bogalusa council meets as Louisiana floods")}
+    assert bogalusa in {c[:2] for c in _candidates(strict, "Flooding closes roads in Bogalusa, United States")}
+    assert not _candidates(strict, "Bogalusa council meets on Tuesday")
+    assert bogalusa in {c[:2] for c in _candidates(anywhere, "Bogalusa council meets on Tuesday")}
+    # towns of 15,000+ need no context
+    assert (30.2, -92.0) in {c[:2] for c in _candidates(strict, "Lafayette council meets on Tuesday")}
+
+
 def test_countries_and_regions_sit_where_the_annotations_put_them():
     from dlkit.tasks.geolocator import synthetic
     from dlkit.tasks.geolocator.gazetteer import Gazetteer

@@ -393,12 +393,34 @@ def test_a_schema_driven_fuzz_finds_no_server_error(served):
         check()
 
 
-@pytest.mark.parametrize("task, folder", [("translate", "sentiment-sst2"), ("sentiment", "translator-en-fr"),
-                                          ("translate", "captioner"), ("sentiment", "geolocator")])
-def test_another_tasks_folder_is_refused_in_one_line(light_run, task, folder):
+@pytest.mark.parametrize("task, folder, owner", [("translate", "sentiment-sst2", "sentiment"),
+                                                 ("sentiment", "translator-en-fr", "translator"),
+                                                 ("translate", "captioner", "captioner"),
+                                                 ("sentiment", "geolocator", "geolocator")])
+def test_another_tasks_folder_is_refused_in_one_line_naming_its_task(light_run, task, folder, owner):
     code, records, stderr = light_run([task, "--model", need(ROOT / "pretrained" / folder), "I am hungry."])
     assert code == 1 and not records and len(stderr.strip().splitlines()) == 1
-    assert folder in stderr and "Traceback" not in stderr
+    assert folder in stderr and f"(it is a dlkit {owner} model)" in stderr and "Traceback" not in stderr
+
+
+def test_a_written_folder_names_its_task_when_given_to_another(tmp_path, cli_run):
+    """Folders written from now on say in config.json which task wrote them (the shipped
+    ones are found through the manifest): the shipped sentiment model written again
+    through write_folder, then given to geolocate."""
+    import shutil
+
+    from dlkit.core import modelio
+
+    shipped = need(ROOT / "pretrained" / "sentiment-sst2")
+    files = {p.name: lambda path, p=p: shutil.copy(p, path) for p in shipped.iterdir() if p.name != "config.json"}
+    folder = tmp_path / "mine"
+    modelio.write_folder(str(folder), "sentiment", None, json.loads((shipped / "config.json").read_text()), files)
+    assert json.loads((folder / "config.json").read_text())["task"] == "sentiment"
+    result, records, stderr = cli_run(["geolocate", "--model", folder, "Paris"])
+    assert result.exit_code == 1 and not records
+    assert "is not a dlkit geolocator" in stderr and "(it is a dlkit sentiment model)" in stderr
+    result, records, _ = cli_run(["sentiment", "--model", folder, "What a lovely film."])
+    assert result.exit_code == 0 and records[0]["label"] == "positive"
 
 
 # ---- 6. any Keras image classifier classifies -----------------------------------------------

@@ -171,6 +171,8 @@ def from_params(config_class: type, params: dict[str, Any], **overrides: Any):
         if field.name in params:
             value = params.pop(field.name)
             base, _ = _base_type(hints[field.name])
+            if field.metadata.get("choices") and base in (int, float) and isinstance(value, str):
+                value = base(value)  # click.Choice hands back the chosen string
             values[field.name] = _parse_tuple(base, value) if _is_tuple(base) else value
     values.update(overrides)
     return validate(config_class(**values))

@@ -136,27 +136,29 @@ def _graph_layers(model: "keras.Model") -> set[int]:
     return found
 
 
-def save_folder(folder: str, model: "keras.Model | None", config: Any, extra: dict | None = None,
+def save_folder(folder: str, task: str, model: "keras.Model | None", config: Any, extra: dict | None = None,
                 files: dict[str, Callable[[str], None]] | None = None) -> None:
     """A model folder whose config.json holds the task's Config (a dataclass, under
     "config") and `extra` (labels, scores); see write_folder."""
     settings_ = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config
-    write_folder(folder, model, {"config": settings_, **(extra or {})}, files)
+    write_folder(folder, task, model, {"config": settings_, **(extra or {})}, files)
 
 
-def write_folder(folder: str, model: "keras.Model | None", config_json: dict,
+def write_folder(folder: str, task: str, model: "keras.Model | None", config_json: dict,
                  files: dict[str, Callable[[str], None]] | None = None) -> None:
     """A model folder, written atomically: model.keras (unless `model` is None: a folder
     whose model is not a Keras one, such as an SVM), the files each `files[name](path)`
-    writes (vocabularies, tokenizers, curves) and `config_json` as config.json. Tasks
-    whose shipped folders predate save_folder's layout write theirs through this."""
+    writes (vocabularies, tokenizers, curves) and `config_json` as config.json, with the
+    name of the `task` that wrote it (so a folder given to another task's command is
+    named for what it is). Tasks whose shipped folders predate save_folder's layout
+    write theirs through this."""
     with atomic_path(folder) as tmp:
         os.makedirs(tmp)
         if model is not None:
             save_model(model, os.path.join(tmp, "model.keras"))
         for name, write in (files or {}).items():
             write(os.path.join(tmp, name))
-        write_json(os.path.join(tmp, "config.json"), config_json)
+        write_json(os.path.join(tmp, "config.json"), {**config_json, "task": task})
 
 
 def read_folder(folder: str, kind: str, command: str, config_class: type | None = None,
@@ -169,10 +171,12 @@ def read_folder(folder: str, kind: str, command: str, config_class: type | None 
         if os.path.exists(folder):
             raise DlkitError(f"{folder}: a {kind} is a folder written by dlkit {command}, not a file")
         raise DlkitError(f"{kind} not found: {folder} (a folder written by dlkit {command})")
+    check_contained(folder)
     for name in files:
         if not os.path.exists(os.path.join(folder, name)):
-            raise DlkitError(f"{folder} is not a dlkit {kind}: it has no {name}")
-    check_contained(folder)
+            task = written_by(folder)
+            raise DlkitError(f"{folder} is not a dlkit {kind}: it has no {name}"
+                             + (f" (it is a dlkit {task} model)" if task else ""))
     path = os.path.join(folder, "config.json")
     saved = read_json(path, f"{kind} config")
     if not isinstance(saved, dict):
@@ -182,6 +186,20 @@ def read_folder(folder: str, kind: str, command: str, config_class: type | None 
     if "config" not in saved:
         raise DlkitError(f"{path}: no \"config\" entry (not written by dlkit {command})")
     return settings.load(config_class, saved["config"], path), saved
+
+
+def written_by(folder: str) -> str | None:
+    """The task that wrote a model folder: its config.json's "task", or for a shipped
+    folder (written before config.json named it) its manifest entry; None if unknown."""
+    try:
+        saved = read_json(os.path.join(folder, "config.json"))
+        if isinstance(saved, dict) and isinstance(saved.get("task"), str):
+            return saved["task"][:40]
+        shipped = os.path.realpath(pretrained_dir())
+        return next((m["task"] for m in manifest()
+                     if os.path.realpath(os.path.join(shipped, m["file"])) == os.path.realpath(folder)), None)
+    except DlkitError:
+        return None
 
 
 def check_contained(folder: str) -> None:

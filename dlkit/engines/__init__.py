@@ -20,6 +20,7 @@ from dlkit.core import files
 from dlkit.core.config import setting
 from dlkit.core.errors import DlkitError
 from dlkit.core.events import SILENT, Events
+from dlkit.core.inputs import as_items
 
 
 @dataclass
@@ -57,3 +58,20 @@ def predictions(loader: str, options: dict, items: Iterable, engine: EngineConfi
     from dlkit.engines import ray
 
     return ray.predict(loader, options, items, engine, batch_size, events)
+
+
+def predictions_or_attention_map(loader: str, options: dict, items: Iterable, engine: EngineConfig = EngineConfig(),
+                                 batch_size: int = 32, events: Events = SILENT, item: str = "IMAGE") -> list | Iterator:
+    """The records of `predictions`; with options["attention_map"] a PNG path, instead the
+    one item's record from the predictor's `predict_with_attention`, which draws where the
+    model looked there (the captioner's and the translator's `--attention-map`). `item`:
+    what the command calls an input, for the error when there is not exactly one."""
+    options = dict(options)
+    picture = options.pop("attention_map", None)
+    if picture is None:
+        return predictions(loader, options, items, engine, batch_size, events)
+    items = list(as_items(items))
+    if len(items) != 1:
+        raise DlkitError(f"--attention-map draws one {item.lower()}: give exactly one {item}")
+    module, name = loader.split(":")
+    return [getattr(importlib.import_module(module), name)(**options).predict_with_attention(items[0], picture)]

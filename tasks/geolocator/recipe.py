@@ -59,6 +59,9 @@ MODELS = {  # name: extra train-geolocator options (all: self-trained Word2Vec, 
     "world-before": ["--no-cities-over-areas", "--cluster-km", "161"],
     # issue 30, one step at a time: a city beats its country's area point; then 250 km places
     "world-cities": ["--cluster-km", "161"],
+    # geonames' towns of 5,000+ as well: where the text names their region or country, or anywhere
+    "world-towns": ["--town-population", "5000"],
+    "world-towns-anywhere": ["--town-population", "5000", "--no-towns-need-context"],
     "world-one-network": ["--ensemble", "1"],
     "today": OFF,
     "world-no-headlines": ["--gazetteer-texts", "0"],
@@ -167,23 +170,30 @@ def leave_one_corpus_out(work: str, names: list[str], seeds: list[str], reuse: b
     return results
 
 
-def ship_after_loco(work: str, loco: dict, seed: str, reuse: bool) -> dict:
-    """Trains SHIPPED on every article and ships it, if in leave-one-corpus-out validation it
-    placed more of every held-out corpus than BEFORE's settings, and the world headlines
-    meet HEADLINES_LOCO; returns its figures."""
-    new, old = loco[f"{SHIPPED}-s{seed}"], loco[f"{BEFORE}-s{seed}"]
-    folder = os.path.join(work, f"{SHIPPED}-s{seed}-all")
+def seed_means(loco: dict, name: str, seeds: list[str]) -> dict:
+    """acc@161km on each held-out corpus averaged over `seeds` (one seed moves the mean over
+    the corpora by up to 2 points: README), and the mean over the corpora."""
+    means = {c: round(float(np.mean([loco[f"{name}-s{s}"][c]["acc_at_161km"] for s in seeds])), 4) for c in CORPORA}
+    return {**means, "mean": round(float(np.mean(list(means.values()))), 4), "seeds": seeds}
+
+
+def ship_after_loco(work: str, loco: dict, seeds: list[str], reuse: bool) -> dict:
+    """Trains SHIPPED (the first seed) on every article and ships it, if in
+    leave-one-corpus-out validation, averaged over `seeds`, it placed more of every
+    held-out corpus than BEFORE's settings, and the world headlines meet HEADLINES_LOCO;
+    returns its figures."""
+    new, old = seed_means(loco, SHIPPED, seeds), seed_means(loco, BEFORE, seeds)
+    folder = os.path.join(work, f"{SHIPPED}-s{seeds[0]}-all")
     if not (reuse and os.path.isdir(folder)):
         with open(folder + ".train.json", "w") as f:
-            json.dump(dlkit("train-geolocator", ARTICLES, "-o", folder, "--seed", seed, "--deterministic",
+            json.dump(dlkit("train-geolocator", ARTICLES, "-o", folder, "--seed", seeds[0], "--deterministic",
                             *MODELS[SHIPPED]), f)
     with open(folder + ".train.json") as f:
         trained = json.load(f)
     tests = {"world_headlines": WORLD_HEADLINES, "headlines": HEADLINES, "dev_headlines": DEV_HEADLINES}
     figures = {**evaluations(folder, tests), "epochs": trained["epochs"], "train_seconds": trained["seconds"],
-               "leave_one_corpus_out": {c: new[c] for c in CORPORA}, "loco_mean_acc_at_161km": new["mean_acc_at_161km"],
-               "loco_mean_acc_at_161km_before": old["mean_acc_at_161km"]}
-    worse = [c for c in CORPORA if new[c]["acc_at_161km"] <= old[c]["acc_at_161km"]]
+               "leave_one_corpus_out_acc_at_161km": new, "leave_one_corpus_out_acc_at_161km_before": old}
+    worse = [c for c in CORPORA if new[c] <= old[c]]
     if worse or figures["world_headlines"]["acc_at_161km"] < HEADLINES_LOCO:
         sys.exit(f"not shipped: held-out corpora not improved {worse}, world headlines "
                  f"{figures['world_headlines']['acc_at_161km']}")
@@ -194,7 +204,7 @@ def ship_after_loco(work: str, loco: dict, seed: str, reuse: bool) -> dict:
     source = os.path.join(folder, "model.keras")
     figures["twin"] = twin.write(source, twins.twin_paths(source))
     ship(folder, {k: v for k, v in figures.items() if k != "dev_headlines"},
-         f"--loco --models {BEFORE},world-cities,{SHIPPED} --seeds {seed} --ship")
+         f"--loco --models {BEFORE},{SHIPPED} --seeds {','.join(seeds)} --ship")
     return figures
 
 
@@ -254,7 +264,7 @@ def main():
                         help="Leave-one-corpus-out: train on two corpora, place the third (each in turn).")
     parser.add_argument("--ship", action="store_true",
                         help=f"Copy the {SHIPPED} model of the first seed to pretrained/ if every seed meets the "
-                             f"targets.")
+                             f"targets (with --loco: if averaged over the seeds it beats {BEFORE} on every corpus).")
     parser.add_argument("--models", default=",".join(MODELS),
                         help=f"The variants to train, comma-separated (default: all of {', '.join(MODELS)}).")
     parser.add_argument("--seeds", default="1,2,3", help="Training seeds, comma-separated (default: 1,2,3).")
@@ -291,11 +301,11 @@ def main():
         work = os.path.join(args.work, "loco")
         os.makedirs(work, exist_ok=True)
         path = os.path.join(HERE, "results-loco.json")
-        kept = json.load(open(path))["models"] if os.path.exists(path) else {}
-        results = {"date": time.strftime("%Y-%m-%d"),
-                   "models": {**kept, **leave_one_corpus_out(work, names, seeds, args.reuse)}}
+        kept = json.load(open(path)) if os.path.exists(path) else {"models": {}}
+        results = {**kept, "date": time.strftime("%Y-%m-%d"),
+                   "models": {**kept["models"], **leave_one_corpus_out(work, names, seeds, args.reuse)}}
         if args.ship:
-            results["shipped"] = ship_after_loco(work, results["models"], seeds[0], args.reuse)
+            results["shipped"] = ship_after_loco(work, results["models"], seeds, args.reuse)
         with open(path, "w") as f:
             json.dump(results, f, indent=2)
             f.write("\n")

@@ -46,7 +46,27 @@ SETTINGS = {  # name: train-sentiment options beyond COMMON
     "bilstm-glove": ["--arch", "bilstm", "--pooling", "last", "--epochs", "4", *GLOVE_TUNED],
     "bigru-glove": ["--arch", "bigru", "--pooling", "last", "--epochs", "4", *GLOVE_TUNED],
     "cnn-glove": ["--arch", "cnn", "--epochs", "4", "--dropout", "0.5", *GLOVE_TUNED],
+    # bigru-glove with each added source's classes balanced (below) and 8 epochs: on SST-2
+    # alone the same BiGRU scored 0.844 on GLUE dev after 4 epochs and 0.860 after 8, and
+    # the mixed validation accuracy was still rising at the 4th epoch.
+    "bigru-glove-balanced": ["--arch", "bigru", "--pooling", "last", "--epochs", "8", *GLOVE_TUNED],
+    # the same with SST-2's phrases twice: they are what GLUE dev's sentences resemble
+    "bigru-glove-sst2x2": ["--arch", "bigru", "--pooling", "last", "--epochs", "8", *GLOVE_TUNED],
+    # balanced, with more capacity: attention pooling (0.851 on GLUE dev from SST-2 alone),
+    # or 128 units a direction
+    "bilstm-glove-attention-balanced": ["--arch", "bilstm", "--pooling", "attention", "--epochs", "8",
+                                        *GLOVE_TUNED],
+    "bigru128-glove-balanced": ["--arch", "bigru", "--pooling", "last", "--units", "128", "--epochs", "8",
+                                *GLOVE_TUNED],
 }
+# Settings whose added sources are balanced by drawing their smaller class again (seeded)
+# until it is as large as the other: MPQA is 69% negative and the kept tweets 68% positive,
+# and without it the model trained without tweets called 41% of positive tweets negative.
+# SST-2 is left as it is (56% positive), so its phrases keep their weight.
+BALANCED = {"bigru-glove-balanced", "bigru-glove-sst2x2", "bilstm-glove-attention-balanced",
+            "bigru128-glove-balanced"}
+# Settings that train on SST-2's training phrases twice over.
+SST2_TWICE = {"bigru-glove-sst2x2"}
 SHIPPED = "sentiment-sst2"
 
 
@@ -91,9 +111,21 @@ def prepare(work: str) -> dict:
     return data
 
 
+def balanced(rows: list[tuple[str, int]], seed: int = 0) -> list[tuple[str, int]]:
+    """`rows` with the smaller class drawn again at random until both are as large."""
+    by_label = [[r for r in rows if r[1] == label] for label in (0, 1)]
+    small, large = sorted(by_label, key=len)
+    extra = np.random.default_rng(seed).choice(len(small), len(large) - len(small), replace=True)
+    return rows + [small[i] for i in extra]
+
+
 def train(data: dict, sources: list[str], setting: str, folder: str, work: str) -> dict:
     tag = os.path.basename(folder)
-    fit = write_jsonl(os.path.join(work, f"{tag}.train.jsonl"), [r for s in sources for r in data[s]["train"]])
+    rows = [r for s in sources
+            for r in (balanced(data[s]["train"]) if setting in BALANCED and s != "sst2" else data[s]["train"])]
+    if setting in SST2_TWICE and "sst2" in sources:
+        rows += data["sst2"]["train"]
+    fit = write_jsonl(os.path.join(work, f"{tag}.train.jsonl"), rows)
     valid = write_jsonl(os.path.join(work, f"{tag}.valid.jsonl"), [r for s in sources for r in data[s]["valid"]])
     return dlkit("train-sentiment", fit, "--validation", valid, "-o", folder, *COMMON, *SETTINGS[setting])
 

@@ -111,7 +111,7 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
 def save(folder: str, model: "keras.Model", vocab: Vocabulary, config: Config, extra: dict | None = None) -> None:
     """The captioner folder (model.keras, vocab.json, config.json with `extra`) and, beside
     the model, its ONNX twin, which captioning runs."""
-    modelio.save_folder(folder, model, config, extra, {"vocab.json": vocab.save})
+    modelio.save_folder(folder, TASK.name, model, config, extra, {"vocab.json": vocab.save})
     source = os.path.join(folder, "model.keras")
     twin.write(source, twins.twin_paths(source, GRAPHS))
 

@@ -23,7 +23,7 @@ from dlkit.core.errors import DlkitError, ItemError
 from dlkit.core.events import SILENT, Events
 from dlkit.core.inputs import Item, as_items
 from dlkit.core.search import TwinDecoder, check_sizes
-from dlkit.engines import EngineConfig, predictions
+from dlkit.engines import EngineConfig, predictions_or_attention_map
 from dlkit.tasks.captioner import TASK
 from dlkit.tasks.captioner.config import Config
 from dlkit.tasks.captioner.guide import Guide
@@ -155,15 +155,8 @@ def caption(items, model: str | None = None, settings: dict | None = None, engin
     """The records of `dlkit caption`: load(model, **settings).predict(items) here or on
     Ray; with settings["attention_map"] a PNG path, the one image's record with its
     attention map drawn there."""
-    settings = dict(settings or {})
-    picture = settings.pop("attention_map", None)
-    if picture is None:
-        return predictions("dlkit.tasks.captioner.predict:load", {"path": model, **settings}, items, engine, 32,
-                           events)
-    items = list(as_items(items))
-    if len(items) != 1:
-        raise DlkitError("--attention-map draws one image: give exactly one IMAGE")
-    return [load(model, **settings).predict_with_attention(items[0], picture)]
+    return predictions_or_attention_map("dlkit.tasks.captioner.predict:load", {"path": model, **(settings or {})},
+                                        items, engine, 32, events, "IMAGE")
 
 
 def attention_map(path: str, caption: Caption, image_size: int, out: str) -> None:

@@ -8,7 +8,7 @@ from typing import Iterable
 import numpy as np
 
 from dlkit.tasks.geolocator.config import Config
-from dlkit.tasks.geolocator.gazetteer import KINDS, Gazetteer
+from dlkit.tasks.geolocator.gazetteer import KINDS, SMALL_TOWN, Gazetteer
 from dlkit.tasks.geolocator.geometry import EARTH_RADIUS_KM, to_xyz
 from dlkit.text.tokens import tokenize
 
@@ -108,7 +108,9 @@ class Featurizer:
         """Name key -> its country and region readings (and its annotated readings inside
         them) when some city of another name, mentioned at least as often, lies inside one of
         them: the text is about that city, and the area only says where it is (and which
-        area the name is: "Georgia" beside Tbilisi is not the state)."""
+        area the name is: "Georgia" beside Tbilisi is not the state). Only a city of
+        SMALL_TOWN people or more counts: with towns in the tables, some small-town
+        reading of almost any capitalised word lies inside the country named beside it."""
         places = self.gazetteer.places
 
         def inside(place, area) -> bool:
@@ -118,7 +120,7 @@ class Featurizer:
         for key in counts:
             areas = [p for p in places[key] if p.kind in ("country", "state")]
             cities = [c for other in counts if other != key and counts[other] >= counts[key]
-                      for c in places[other] if c.kind == "city"] if areas else []
+                      for c in places[other] if c.kind == "city" and c.population >= SMALL_TOWN] if areas else []
             if any(inside(c, a) for a in areas for c in cities):
                 dropped[key] = {*areas, *(p for p in places[key] if p.kind == "seen"
                                           and any(inside(p, a) for a in areas))}

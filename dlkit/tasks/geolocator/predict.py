@@ -81,9 +81,10 @@ def load(path: str | None = None, batch_size: int = 64, runtime: str = "onnx") -
     # A folder from before world knowledge existed has no such key, and a model of 15
     # features; one from before place clusters decodes single points; one from before
     # annotated areas has countries at the population centre of their cities; one from
-    # before cities_over_areas keeps a country named beside its city as a candidate.
+    # before cities_over_areas keeps a country named beside its city as a candidate; one
+    # from before towns_need_context takes any town of its tables as one.
     config = load_config(Config, {"world_knowledge": False, "cluster_km": 0.0, "annotated_areas": False,
-                                  "cities_over_areas": False, **saved},
+                                  "cities_over_areas": False, "towns_need_context": False, **saved},
                          os.path.join(folder, "config.json"))
     idf = _table(os.path.join(folder, "idf.json"), "idf table", _number, "a number")
     seen = _table(os.path.join(folder, "toponyms.json"), "toponyms table",
@@ -112,7 +113,7 @@ def load(path: str | None = None, batch_size: int = 64, runtime: str = "onnx") -
                          f"world_knowledge {str(config.world_knowledge).lower()}, but model.keras takes candidates "
                          f"of shape {shapes.get('features')}")
     gazetteer = Gazetteer(seen, world=config.world_knowledge, annotated_areas=config.annotated_areas,
-                          tables=folder_tables(folder))
+                          tables=folder_tables(folder), towns_need_context=config.towns_need_context)
     return Geolocator(network, Featurizer(vectors, idf, gazetteer, config), config, cells, folder, batch_size)
 
 

@@ -28,7 +28,7 @@ from dlkit.core.layers import ClassNames
 from dlkit.core.runtime import keras, tf
 from dlkit.core.task import Run
 from dlkit.core.training_config import TrainConfig
-from dlkit.tasks.sentiment import twin
+from dlkit.tasks.sentiment import TASK, twin
 from dlkit.tasks.sentiment.config import Config, check
 from dlkit.tasks.sentiment.data import encode, hold_out, label_map, mixes_numbers_and_words, read_examples
 from dlkit.tasks.sentiment.layers import AttentionPooling, BigramIds, DlkitLSTMCell, MaskedMax, NotPadding, ZeroMasked
@@ -260,7 +260,7 @@ def average(folders: list[str], output: str) -> None:
                         name=f"sentiment_ensemble_{len(folders)}")
     copied = {name: functools.partial(shutil.copy, os.path.join(folders[0], name))
               for name in ("vocab.json", "training.png") if os.path.exists(os.path.join(folders[0], name))}
-    modelio.write_folder(output, model, {**settings, "ensemble": len(folders)}, copied)
+    modelio.write_folder(output, TASK.name, model, {**settings, "ensemble": len(folders)}, copied)
 
 
 def write_twin(folder: str) -> dict:
@@ -275,7 +275,7 @@ def save(folder: str, model: "keras.Model", vocabulary: Vocabulary, settings: di
     written = {"vocab.json": vocabulary.save}
     if history.get("loss"):
         written["training.png"] = functools.partial(plots.training_curves, history, title="sentiment")
-    modelio.write_folder(folder, model, settings, written)
+    modelio.write_folder(folder, TASK.name, model, settings, written)
 
 
 def predict_ids(model: "keras.Model", rows: list[np.ndarray], batch_size: int) -> np.ndarray:

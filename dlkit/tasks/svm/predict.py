@@ -264,7 +264,7 @@ class SVMModel:
         if features_twin:
             written[FEATURES_TWIN] = functools.partial(shutil.copyfile, features_twin)
         config = {"classes": self.classes, "features": self.features, "metrics": self.metrics}
-        modelio.write_folder(folder, None, config, written)
+        modelio.write_folder(folder, TASK.name, None, config, written)
 
     @classmethod
     def load(cls, folder: str) -> "SVMModel":

@@ -178,7 +178,7 @@ def save(folder: str, model: "keras.Model", src: Subwords, tgt: Subwords, config
          extra: dict | None = None) -> None:
     """The translator folder (model.keras, the subword models, config.json with `extra`)
     and, beside the model, its ONNX twin, which translation runs."""
-    modelio.save_folder(folder, model, config, extra, {"source.spm": src.write, "target.spm": tgt.write})
+    modelio.save_folder(folder, TASK.name, model, config, extra, {"source.spm": src.write, "target.spm": tgt.write})
     source = os.path.join(folder, "model.keras")
     twin.write(source, twins.twin_paths(source, GRAPHS))
 
