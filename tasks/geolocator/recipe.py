@@ -62,6 +62,8 @@ MODELS = {  # name: extra train-geolocator options (all: self-trained Word2Vec, 
     # geonames' towns of 5,000+ as well: where the text names their region or country, or anywhere
     "world-towns": ["--town-population", "5000"],
     "world-towns-anywhere": ["--town-population", "5000", "--no-towns-need-context"],
+    # ... with every training corpus weighing the same (LGL's towns outweighed world news)
+    "world-towns-alike": ["--town-population", "5000", "--no-towns-need-context", "--corpus-balance", "1"],
     "world-one-network": ["--ensemble", "1"],
     "today": OFF,
     "world-no-headlines": ["--gazetteer-texts", "0"],
