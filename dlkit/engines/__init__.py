@@ -50,9 +50,7 @@ def predictions(loader: str, options: dict, items: Iterable, engine: EngineConfi
     if engine.engine == "local":
         if engine.output_dir:
             raise DlkitError("--output-dir writes Ray's shards: use it with --engine ray")
-        module, name = loader.split(":")
-        predictor = getattr(importlib.import_module(module), name)(**options)
-        return predictor.predict(items)
+        return _load(loader, options).predict(items)
     if engine.output_dir:
         files.check_output(engine.output_dir, folder=True, what="output folder")
     from dlkit.engines import ray
@@ -73,5 +71,10 @@ def predictions_or_attention_map(loader: str, options: dict, items: Iterable, en
     items = list(as_items(items))
     if len(items) != 1:
         raise DlkitError(f"--attention-map draws one {item.lower()}: give exactly one {item}")
+    return [_load(loader, options).predict_with_attention(items[0], picture)]
+
+
+def _load(loader: str, options: dict):
+    """The predictor `function(**options)` of a "module:function" loader, in this process."""
     module, name = loader.split(":")
-    return [getattr(importlib.import_module(module), name)(**options).predict_with_attention(items[0], picture)]
+    return getattr(importlib.import_module(module), name)(**options)

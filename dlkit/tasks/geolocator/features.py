@@ -8,7 +8,7 @@ from typing import Iterable
 import numpy as np
 
 from dlkit.tasks.geolocator.config import Config
-from dlkit.tasks.geolocator.gazetteer import KINDS, SMALL_TOWN, Gazetteer
+from dlkit.tasks.geolocator.gazetteer import KINDS, SMALL_TOWN, Gazetteer, in_areas
 from dlkit.tasks.geolocator.geometry import EARTH_RADIUS_KM, to_xyz
 from dlkit.text.tokens import tokenize
 
@@ -68,7 +68,7 @@ class Featurizer:
             if world:
                 # Context overrides priors: where some reading lies in a region or country
                 # the text names, only those stay ("Moscow, Idaho" is not Moscow, Russia).
-                inside = [p for p in readings if (p.country, p.admin1) in regions or p.country in countries]
+                inside = [p for p in readings if in_areas(p, regions, countries)]
                 readings = inside or readings
             readings = [p for p in readings if p not in context_only.get(key, ())]
             rows.extend((key, rank, len(readings), place) for rank, place in enumerate(readings))

