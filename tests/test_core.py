@@ -177,6 +177,8 @@ def test_outputs_are_checked_before_any_work(tmp_path):
         files.check_output(str(tmp_path / "m.h5"), (".keras",))
     with pytest.raises(DlkitError, match="cannot write"):
         files.check_output("/proc/x.jpg", (".jpg",))
+    with pytest.raises(DlkitError, match="cannot write"):  # a folder that could not be made there either
+        files.check_output("/proc/[b]new[/b]/x.jpg", (".jpg",))
     (tmp_path / "taken").mkdir()
     with pytest.raises(DlkitError, match="must be a file"):
         files.check_output(str(tmp_path / "taken"))

@@ -316,8 +316,9 @@ def test_missing_model_folder_is_one_clear_line(cli_run, tmp_path):
     # outputs that could not be written are refused before any work
     result, _, stderr = cli_run(["geolocate", "Paris", "--map", "/proc/dlkit-map.png"])
     assert result.exit_code == 1 and "cannot write the map there" in stderr and "Traceback" not in stderr
-    result, _, stderr = cli_run(["train-geolocator", tmp_path / "none.jsonl", "-o", "/proc/dlkit-geo"])
-    assert result.exit_code == 1 and "cannot write the geolocator folder there" in stderr
+    for output in ("/proc/dlkit-geo", "/proc/[b]new[/b]/dlkit-geo"):
+        result, _, stderr = cli_run(["train-geolocator", tmp_path / "none.jsonl", "-o", output])
+        assert result.exit_code == 1 and "cannot write the geolocator folder there" in stderr, stderr
 
 
 def test_baselines_on_known_points():

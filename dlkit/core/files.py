@@ -141,13 +141,13 @@ def check_output(path: str, suffixes: tuple[str, ...] = (), folder: bool = False
         raise DlkitError(f"{path}: cannot write the {what} there ({existing} is not a folder)")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise DlkitError(f"{path}: cannot write the {what} there (no permission to write in {existing})")
-    if os.path.exists(parent):
-        try:  # /proc, read-only mounts and full disks say yes to access() and no to writes
-            fd, probe = tempfile.mkstemp(prefix=".dlkit-probe.", dir=parent)
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as e:
-            raise DlkitError(f"{path}: cannot write the {what} there ({e.strerror})") from None
+    try:  # /proc, read-only mounts and full disks say yes to access() and no to writes
+        # (probed where the first missing folder would be made, when the parent is missing)
+        fd, probe = tempfile.mkstemp(prefix=".dlkit-probe.", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise DlkitError(f"{path}: cannot write the {what} there ({e.strerror})") from None
     return path
 
 
