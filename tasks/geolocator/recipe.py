@@ -6,7 +6,8 @@ held-out articles and on hand-written world headlines.
         --seeds 1 --ship
 
 --loco is where issue 30 chose settings: leave-one-corpus-out, each of LGL, GeoWebNews and
-GeoVirus placed by a model trained on the other two (all articles; results-loco.json); with
+GeoVirus placed by a model trained on the other two (all articles; results-loco.json; with
+several --seeds, also by a vote among each variant's seeds); with
 --ship it then trains `world` on every article and ships it if it placed more of every
 held-out corpus than `world-before` and 97% of world_headlines.jsonl.
 
@@ -126,8 +127,14 @@ def cross_validate(train: str, work: str, names: list[str], seeds: list[str], re
             for k, (fit, held) in enumerate(pairs):
                 folder = os.path.join(work, f"{name}-s{seed}-f{k}")
                 if not (reuse and os.path.isdir(folder)):
-                    seconds += dlkit("train-geolocator", fit, "-o", folder, "--seed", seed, "--deterministic",
-                                     *MODELS[name])["seconds"]
+                    with open(folder + ".train.json", "w") as f:
+                        json.dump(dlkit("train-geolocator", fit, "-o", folder, "--seed", seed, "--deterministic",
+                                        *MODELS[name]), f)
+                if seconds is not None and os.path.exists(folder + ".train.json"):
+                    with open(folder + ".train.json") as f:
+                        seconds += json.load(f)["seconds"]
+                else:  # reused from before training times were kept: the old record's stays
+                    seconds = None
                 model = geolocator.load(folder)
                 for test_name, rows in (("cv", read_articles(held)[0]), ("dev_headlines", headlines)):
                     placed[test_name][0].append(model.points([a.text for a in rows]))
@@ -141,7 +148,9 @@ def cross_validate(train: str, work: str, names: list[str], seeds: list[str], re
 def leave_one_corpus_out(work: str, names: list[str], seeds: list[str], reuse: bool) -> dict:
     """{variant-sSEED: {corpus: metrics, "mean_acc_at_161km", "dev_headlines": metrics}}: for
     each corpus of the articles, a model trained on the other corpora places its articles
-    (all of them; the 80/20 split is not used) and dev_headlines.jsonl."""
+    (all of them; the 80/20 split is not used) and dev_headlines.jsonl. With several seeds,
+    also {variant-vote: {corpus: metrics, "mean_acc_at_161km"}}: each article placed where
+    the seeds' models agree most (vote)."""
     from dlkit.tasks import geolocator
     from dlkit.tasks.geolocator.data import read_articles
     from dlkit.tasks.geolocator.geometry import metrics
@@ -151,6 +160,7 @@ def leave_one_corpus_out(work: str, names: list[str], seeds: list[str], reuse: b
     headlines, _ = read_articles(DEV_HEADLINES)
     results = {}
     for name in names:
+        placed = {corpus: [] for corpus in CORPORA}  # each seed's points
         for seed in seeds:
             result, dev, seconds = {}, ([], []), 0.0
             for corpus in CORPORA:
@@ -158,18 +168,44 @@ def leave_one_corpus_out(work: str, names: list[str], seeds: list[str], reuse: b
                                                                          os.path.join(work, f"{corpus}.jsonl")))
                 folder = os.path.join(work, f"{name}-s{seed}-without-{corpus}")
                 if not (reuse and os.path.isdir(folder)):
-                    seconds += dlkit("train-geolocator", fit, "-o", folder, "--seed", seed, "--deterministic",
-                                     *MODELS[name])["seconds"]
+                    with open(folder + ".train.json", "w") as f:
+                        json.dump(dlkit("train-geolocator", fit, "-o", folder, "--seed", seed, "--deterministic",
+                                        *MODELS[name]), f)
+                if seconds is not None and os.path.exists(folder + ".train.json"):
+                    with open(folder + ".train.json") as f:
+                        seconds += json.load(f)["seconds"]
+                else:  # reused from before training times were kept: the old record's stays
+                    seconds = None
                 model = geolocator.load(folder)
                 articles = read_articles(held)[0]
-                result[corpus] = metrics(model.points([a.text for a in articles]), [[a.lat, a.lon] for a in articles])
+                placed[corpus].append(model.points([a.text for a in articles]))
+                result[corpus] = metrics(placed[corpus][-1], [[a.lat, a.lon] for a in articles])
                 dev[0].append(model.points([a.text for a in headlines]))
                 dev[1].extend([a.lat, a.lon] for a in headlines)
             result["mean_acc_at_161km"] = round(float(np.mean([result[c]["acc_at_161km"] for c in CORPORA])), 4)
             results[f"{name}-s{seed}"] = {**result, "dev_headlines": metrics(np.concatenate(dev[0]), dev[1]),
-                                          "train_seconds": round(seconds, 1), "options": MODELS[name]}
+                                          "options": MODELS[name]}
+            if seconds is not None:
+                results[f"{name}-s{seed}"]["train_seconds"] = round(seconds, 1)
             print(json.dumps({f"{name}-s{seed}": results[f"{name}-s{seed}"]}), flush=True)
+        if len(seeds) > 1:
+            truth = {c: [[a.lat, a.lon] for a in read_articles(os.path.join(work, f"{c}.jsonl"))[0]] for c in CORPORA}
+            voted = {c: metrics(vote(placed[c]), truth[c]) for c in CORPORA}
+            voted["mean_acc_at_161km"] = round(float(np.mean([voted[c]["acc_at_161km"] for c in CORPORA])), 4)
+            results[f"{name}-vote"] = {**voted, "seeds": seeds}
+            print(json.dumps({f"{name}-vote": voted}), flush=True)
     return results
+
+
+def vote(points: list) -> np.ndarray:
+    """For each text, the point (of one model's points for it) nearest, in summed
+    great-circle distance, to the other models' points: where two of three seeds agree, one
+    of theirs. A geometric median would land between disagreeing models, on no place."""
+    from dlkit.tasks.geolocator.geometry import distance_km
+
+    stacked = np.stack([np.asarray(p) for p in points], 1)  # texts x models x (lat, lon)
+    summed = [distance_km(stacked[:, i:i + 1], stacked).sum(1) for i in range(len(points))]
+    return stacked[np.arange(len(stacked)), np.argmin(np.stack(summed, 1), 1)]
 
 
 def seed_means(loco: dict, name: str, seeds: list[str]) -> dict:
@@ -304,8 +340,10 @@ def main():
         os.makedirs(work, exist_ok=True)
         path = os.path.join(HERE, "results-loco.json")
         kept = json.load(open(path)) if os.path.exists(path) else {"models": {}}
+        measured = leave_one_corpus_out(work, names, seeds, args.reuse)
         results = {**kept, "date": time.strftime("%Y-%m-%d"),
-                   "models": {**kept["models"], **leave_one_corpus_out(work, names, seeds, args.reuse)}}
+                   "models": {**kept["models"], **{run: {**kept["models"].get(run, {}), **row}
+                                                   for run, row in measured.items()}}}
         if args.ship:
             results["shipped"] = ship_after_loco(work, results["models"], seeds, args.reuse)
         with open(path, "w") as f:
