@@ -7,7 +7,7 @@ held-out articles and on hand-written world headlines.
 
 --loco is where issue 30 chose settings: leave-one-corpus-out, each of LGL, GeoWebNews and
 GeoVirus placed by a model trained on the other two (all articles; results-loco.json; with
-several --seeds, also by a vote among each variant's seeds); with
+three or more --seeds, also by a vote among each variant's seeds); with
 --ship it then trains `world` on every article and ships it if it placed more of every
 held-out corpus than `world-before` and 97% of world_headlines.jsonl.
 
@@ -126,30 +126,45 @@ def cross_validate(train: str, work: str, names: list[str], seeds: list[str], re
             seconds = 0.0
             for k, (fit, held) in enumerate(pairs):
                 folder = os.path.join(work, f"{name}-s{seed}-f{k}")
-                if not (reuse and os.path.isdir(folder)):
-                    with open(folder + ".train.json", "w") as f:
-                        json.dump(dlkit("train-geolocator", fit, "-o", folder, "--seed", seed, "--deterministic",
-                                        *MODELS[name]), f)
-                if seconds is not None and os.path.exists(folder + ".train.json"):
-                    with open(folder + ".train.json") as f:
-                        seconds += json.load(f)["seconds"]
-                else:  # reused from before training times were kept: the old record's stays
-                    seconds = None
+                seconds = _add(seconds, train_or_reuse(fit, folder, name, seed, reuse))
                 model = geolocator.load(folder)
                 for test_name, rows in (("cv", read_articles(held)[0]), ("dev_headlines", headlines)):
                     placed[test_name][0].append(model.points([a.text for a in rows]))
                     placed[test_name][1].extend([a.lat, a.lon] for a in rows)
             results[f"{name}-s{seed}"] = {**{test_name: metrics(np.concatenate(points), true)
                                              for test_name, (points, true) in placed.items()},
-                                          "train_seconds": round(seconds, 1), "options": MODELS[name]}
+                                          **_seconds(seconds), "options": MODELS[name]}
     return results
+
+
+def train_or_reuse(data: str, folder: str, name: str, seed: str, reuse: bool) -> float | None:
+    """Trains variant `name` with `seed` on `data` into `folder`, unless `reuse` finds it
+    there; returns its training seconds (None: reused from before they were kept)."""
+    if not (reuse and os.path.isdir(folder)):
+        with open(folder + ".train.json", "w") as f:
+            json.dump(dlkit("train-geolocator", data, "-o", folder, "--seed", seed, "--deterministic", *MODELS[name]),
+                      f)
+    if not os.path.exists(folder + ".train.json"):
+        return None
+    with open(folder + ".train.json") as f:
+        return json.load(f)["seconds"]
+
+
+def _add(total: float | None, seconds: float | None) -> float | None:
+    return None if total is None or seconds is None else total + seconds
+
+
+def _seconds(total: float | None) -> dict:
+    """The training time of a row; none where a reused model's is unknown (the results file
+    keeps the time recorded when it was trained)."""
+    return {} if total is None else {"train_seconds": round(total, 1)}
 
 
 def leave_one_corpus_out(work: str, names: list[str], seeds: list[str], reuse: bool) -> dict:
     """{variant-sSEED: {corpus: metrics, "mean_acc_at_161km", "dev_headlines": metrics}}: for
     each corpus of the articles, a model trained on the other corpora places its articles
-    (all of them; the 80/20 split is not used) and dev_headlines.jsonl. With several seeds,
-    also {variant-vote: {corpus: metrics, "mean_acc_at_161km"}}: each article placed where
+    (all of them; the 80/20 split is not used) and dev_headlines.jsonl. With three or more
+    seeds, also {variant-vote: {corpus: metrics, "mean_acc_at_161km"}}: each article placed where
     the seeds' models agree most (vote)."""
     from dlkit.tasks import geolocator
     from dlkit.tasks.geolocator.data import read_articles
@@ -167,15 +182,7 @@ def leave_one_corpus_out(work: str, names: list[str], seeds: list[str], reuse: b
                 fit, held = _write(rows, [c == corpus for c in corpora], (os.path.join(work, f"without-{corpus}.jsonl"),
                                                                          os.path.join(work, f"{corpus}.jsonl")))
                 folder = os.path.join(work, f"{name}-s{seed}-without-{corpus}")
-                if not (reuse and os.path.isdir(folder)):
-                    with open(folder + ".train.json", "w") as f:
-                        json.dump(dlkit("train-geolocator", fit, "-o", folder, "--seed", seed, "--deterministic",
-                                        *MODELS[name]), f)
-                if seconds is not None and os.path.exists(folder + ".train.json"):
-                    with open(folder + ".train.json") as f:
-                        seconds += json.load(f)["seconds"]
-                else:  # reused from before training times were kept: the old record's stays
-                    seconds = None
+                seconds = _add(seconds, train_or_reuse(fit, folder, name, seed, reuse))
                 model = geolocator.load(folder)
                 articles = read_articles(held)[0]
                 placed[corpus].append(model.points([a.text for a in articles]))
@@ -184,11 +191,9 @@ def leave_one_corpus_out(work: str, names: list[str], seeds: list[str], reuse: b
                 dev[1].extend([a.lat, a.lon] for a in headlines)
             result["mean_acc_at_161km"] = round(float(np.mean([result[c]["acc_at_161km"] for c in CORPORA])), 4)
             results[f"{name}-s{seed}"] = {**result, "dev_headlines": metrics(np.concatenate(dev[0]), dev[1]),
-                                          "options": MODELS[name]}
-            if seconds is not None:
-                results[f"{name}-s{seed}"]["train_seconds"] = round(seconds, 1)
+                                          **_seconds(seconds), "options": MODELS[name]}
             print(json.dumps({f"{name}-s{seed}": results[f"{name}-s{seed}"]}), flush=True)
-        if len(seeds) > 1:
+        if len(seeds) >= 3:  # two disagreeing seeds tie; the first would always win
             truth = {c: [[a.lat, a.lon] for a in read_articles(os.path.join(work, f"{c}.jsonl"))[0]] for c in CORPORA}
             voted = {c: metrics(vote(placed[c]), truth[c]) for c in CORPORA}
             voted["mean_acc_at_161km"] = round(float(np.mean([voted[c]["acc_at_161km"] for c in CORPORA])), 4)
