@@ -30,8 +30,11 @@ def training_curves(history: dict, path: str, title: str = "") -> None:
     series = [k for k, v in history.items() if isinstance(v, list) and not k.startswith("learning_rate")]
     metrics = [k for k in series if not k.startswith("val_")]
     metrics += [k[4:] for k in series if k.startswith("val_") and k[4:] not in metrics]
-    figure, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.4), squeeze=False)
+    # Constrained layout keeps the title above the panels' own titles, not across them.
+    figure, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.4), squeeze=False,
+                                layout="constrained")
     for axis, metric in zip(axes[0], metrics):
+        axis.xaxis.get_major_locator().set_params(integer=True)  # epochs: no 1.5
         if metric in history:
             axis.plot(range(1, len(history[metric]) + 1), history[metric], marker="o", color="C0", label="train")
         if f"val_{metric}" in history:

@@ -66,7 +66,13 @@ def inference_graphs(model: "keras.Model", config: Config) -> DecoderGraphs:
     encode(source) -> context [mask, key and value of each decoder layer's
     cross-attention], states [key and value of each decoder layer's self-attention over
     the subwords written so far: none yet]. The states' time axis starts empty and grows
-    by one each step; the step's position is its length."""
+    by one each step; the step's position is its length.
+
+    Keys are kept as (rows, heads, key_dim, positions) and values as (rows, heads,
+    positions, key_dim): what a step's two matrix products read as they are. Kept as the
+    layers compute them (rows, positions, heads, key_dim), every step transposed every
+    key and value of every layer again, and those transposes were half the ONNX step's
+    time."""
     layer = model.get_layer
     source_embedding, source_positions = layer("source_embedding"), layer("source_positions")
     target_embedding, target_positions = layer("target_embedding"), layer("target_positions")
@@ -87,25 +93,27 @@ def inference_graphs(model: "keras.Model", config: Config) -> DecoderGraphs:
         memory = encoder_norm(x)
         context = [mask]
         for block in decoder:
-            context += [block["cross"]._key_dense(memory), block["cross"]._value_dense(memory)]
+            cross = block["cross"]
+            context += [_keys_transposed(cross._key_dense(memory)), _heads_first(cross._value_dense(memory))]
         # Empty caches whose length the graph does not know: a static 0 would fix the
         # step's state inputs at length 0.
-        empty = tf.zeros([tf.shape(source)[0], tf.shape(source)[1] * 0, 1, 1])
+        rows, none = tf.shape(source)[0], tf.shape(source)[1] * 0
         cache = []
         for block in decoder:
-            cache += [tf.tile(empty, [1, 1, block["self"].num_heads, block["self"].key_dim])] * 2
+            heads, key_dim = block["self"].num_heads, block["self"].key_dim
+            cache += [tf.zeros([rows, heads, key_dim, none]), tf.zeros([rows, heads, none, key_dim])]
         return context, cache
 
     def step(tokens, states, mask, *cross):
-        position = tf.shape(states[0])[1]
+        position = tf.shape(states[0])[3]
         y = target_positions(target_embedding(tokens[:, None]), start=position)
         new_states, attention = [], None
         for i, block in enumerate(decoder):
             norm_1, norm_2, norm_3 = block["norms"]
             keys, values = states[2 * i], states[2 * i + 1]
             h = norm_1(y)
-            keys = tf.concat([keys, block["self"]._key_dense(h)], 1)
-            values = tf.concat([values, block["self"]._value_dense(h)], 1)
+            keys = tf.concat([keys, _keys_transposed(block["self"]._key_dense(h))], 3)
+            values = tf.concat([values, _heads_first(block["self"]._value_dense(h))], 2)
             new_states += [keys, values]
             y = y + _attend(block["self"], h, keys, values, None)[0]
             out, attention = _attend(block["cross"], norm_2(y), cross[2 * i], cross[2 * i + 1], mask)
@@ -123,13 +131,23 @@ def _dense_pair(layer, prefix: str):
     return lambda x: second(first(x))
 
 
+def _keys_transposed(projected):
+    """(rows, positions, heads, key_dim), as a layer projects them -> (rows, heads, key_dim, positions)."""
+    return tf.transpose(projected, [0, 2, 3, 1])
+
+
+def _heads_first(x):
+    """(rows, positions, heads, key_dim) <-> (rows, heads, positions, key_dim)."""
+    return tf.transpose(x, [0, 2, 1, 3])
+
+
 def _attend(attention: "keras.layers.MultiHeadAttention", h, keys, values, mask):
     """One query position's multi-head attention over projected `keys` and `values`
-    (what MultiHeadAttention computes inside, from its own projections): (output,
-    weights (rows, heads, 1, keys))."""
-    query = attention._query_dense(h) * (1.0 / float(attention.key_dim) ** 0.5)
-    scores = tf.einsum("bqhd,bkhd->bhqk", query, keys)
+    (laid out by _keys_transposed and _heads_first; what MultiHeadAttention computes
+    inside, from its own projections): (output, weights (rows, heads, 1, keys))."""
+    query = _heads_first(attention._query_dense(h) * (1.0 / float(attention.key_dim) ** 0.5))
+    scores = tf.matmul(query, keys)
     if mask is not None:
         scores += (1.0 - tf.cast(mask[:, None, None, :], scores.dtype)) * -1e9
     weights = tf.nn.softmax(scores, -1)
-    return attention._output_dense(tf.einsum("bhqk,bkhd->bqhd", weights, values)), weights
+    return attention._output_dense(_heads_first(tf.matmul(weights, values))), weights
