@@ -60,6 +60,11 @@ def beam_search(step: Callable, states: list[np.ndarray], batch: int, beam: int,
     if any(required) and beam < 2:
         raise DlkitError("constrained beam search needs a beam of 2 or more: one per state")
     states = [np.repeat(s, beam, 0) for s in states]
+    # Slot -> row of `states` holding its state. The step's new states stay as computed and
+    # each slot points at its parent's: one copy a step (the next step's rows taken)
+    # instead of two (the beams reordered, then the rows taken), which matters for a
+    # Transformer's cache of every key and value so far.
+    state_of = np.arange(batch * beam)
     tokens = np.full(batch * beam, bos, np.int32)
     scores = np.full((batch, beam), -np.inf)
     scores[:, 0] = 0.0  # one live hypothesis per input to start with
@@ -75,7 +80,7 @@ def beam_search(step: Callable, states: list[np.ndarray], batch: int, beam: int,
     searching = np.ones(batch, bool)
     for t in range(max_steps):
         rows = np.flatnonzero(np.isfinite(scores).ravel() & np.repeat(searching, beam))
-        log_probs, states, attention = step(tokens[rows], [s[rows] for s in states], rows)
+        log_probs, states, attention = step(tokens[rows], [s[state_of[rows]] for s in states], rows)
         log_probs = log_probs.copy()
         log_probs[:, list(banned)] = -np.inf
         for b, never in enumerate(avoided or ()):
@@ -121,7 +126,7 @@ def beam_search(step: Callable, states: list[np.ndarray], batch: int, beam: int,
                 new_tokens[slot], new_scores[b, place], origin[slot] = token, score, parent
                 new_sequences[slot], new_trails[slot] = sequences[parent] + [token], trail
                 filled[state] += 1
-        states = [s[at[origin]] for s in states]  # rows left empty get any state: they are not computed
+        state_of = at[origin]  # slots left empty point at any state: they are not computed
         tokens, scores, sequences, trails = new_tokens, new_scores, new_sequences, new_trails
         # an input is done once its best ending beats every live hypothesis (scores only fall)
         for b in np.flatnonzero(searching).tolist():
