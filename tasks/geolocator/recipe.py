@@ -137,9 +137,10 @@ def cross_validate(train: str, work: str, names: list[str], seeds: list[str], re
     return results
 
 
-def train_or_reuse(data: str, folder: str, name: str, seed: str, reuse: bool) -> float | None:
+def train_or_reuse(data: str, folder: str, name: str, seed: str, reuse: bool) -> dict | None:
     """Trains variant `name` with `seed` on `data` into `folder`, unless `reuse` finds it
-    there; returns its training seconds (None: reused from before they were kept)."""
+    there; returns train-geolocator's record of it (None: reused from before records were
+    kept beside the folder)."""
     if not (reuse and os.path.isdir(folder)):
         with open(folder + ".train.json", "w") as f:
             json.dump(dlkit("train-geolocator", data, "-o", folder, "--seed", seed, "--deterministic", *MODELS[name]),
@@ -147,11 +148,11 @@ def train_or_reuse(data: str, folder: str, name: str, seed: str, reuse: bool) ->
     if not os.path.exists(folder + ".train.json"):
         return None
     with open(folder + ".train.json") as f:
-        return json.load(f)["seconds"]
+        return json.load(f)
 
 
-def _add(total: float | None, seconds: float | None) -> float | None:
-    return None if total is None or seconds is None else total + seconds
+def _add(total: float | None, trained: dict | None) -> float | None:
+    return None if total is None or trained is None else total + trained["seconds"]
 
 
 def _seconds(total: float | None) -> dict:
@@ -175,7 +176,7 @@ def leave_one_corpus_out(work: str, names: list[str], seeds: list[str], reuse: b
     headlines, _ = read_articles(DEV_HEADLINES)
     results = {}
     for name in names:
-        placed = {corpus: [] for corpus in CORPORA}  # each seed's points
+        placed, truth = {corpus: [] for corpus in CORPORA}, {}  # each seed's points; the true ones
         for seed in seeds:
             result, dev, seconds = {}, ([], []), 0.0
             for corpus in CORPORA:
@@ -185,8 +186,9 @@ def leave_one_corpus_out(work: str, names: list[str], seeds: list[str], reuse: b
                 seconds = _add(seconds, train_or_reuse(fit, folder, name, seed, reuse))
                 model = geolocator.load(folder)
                 articles = read_articles(held)[0]
+                truth[corpus] = [[a.lat, a.lon] for a in articles]
                 placed[corpus].append(model.points([a.text for a in articles]))
-                result[corpus] = metrics(placed[corpus][-1], [[a.lat, a.lon] for a in articles])
+                result[corpus] = metrics(placed[corpus][-1], truth[corpus])
                 dev[0].append(model.points([a.text for a in headlines]))
                 dev[1].extend([a.lat, a.lon] for a in headlines)
             result["mean_acc_at_161km"] = round(float(np.mean([result[c]["acc_at_161km"] for c in CORPORA])), 4)
@@ -194,7 +196,6 @@ def leave_one_corpus_out(work: str, names: list[str], seeds: list[str], reuse: b
                                           **_seconds(seconds), "options": MODELS[name]}
             print(json.dumps({f"{name}-s{seed}": results[f"{name}-s{seed}"]}), flush=True)
         if len(seeds) >= 3:  # two disagreeing seeds tie; the first would always win
-            truth = {c: [[a.lat, a.lon] for a in read_articles(os.path.join(work, f"{c}.jsonl"))[0]] for c in CORPORA}
             voted = {c: metrics(vote(placed[c]), truth[c]) for c in CORPORA}
             voted["mean_acc_at_161km"] = round(float(np.mean([voted[c]["acc_at_161km"] for c in CORPORA])), 4)
             results[f"{name}-vote"] = {**voted, "seeds": seeds}
@@ -227,12 +228,7 @@ def ship_after_loco(work: str, loco: dict, seeds: list[str], reuse: bool) -> dic
     returns its figures."""
     new, old = seed_means(loco, SHIPPED, seeds), seed_means(loco, BEFORE, seeds)
     folder = os.path.join(work, f"{SHIPPED}-s{seeds[0]}-all")
-    if not (reuse and os.path.isdir(folder)):
-        with open(folder + ".train.json", "w") as f:
-            json.dump(dlkit("train-geolocator", ARTICLES, "-o", folder, "--seed", seeds[0], "--deterministic",
-                            *MODELS[SHIPPED]), f)
-    with open(folder + ".train.json") as f:
-        trained = json.load(f)
+    trained = train_or_reuse(ARTICLES, folder, SHIPPED, seeds[0], reuse)
     tests = {"world_headlines": WORLD_HEADLINES, "headlines": HEADLINES, "dev_headlines": DEV_HEADLINES}
     figures = {**evaluations(folder, tests), "epochs": trained["epochs"], "train_seconds": trained["seconds"],
                "leave_one_corpus_out_acc_at_161km": new, "leave_one_corpus_out_acc_at_161km_before": old}
@@ -361,13 +357,7 @@ def main():
         for seed in seeds:
             run = f"{name}-s{seed}"
             folder = os.path.join(work, run)
-            if not (args.reuse and os.path.isdir(folder)):
-                trained = dlkit("train-geolocator", train, "-o", folder, "--seed", seed, "--deterministic",
-                                *MODELS[name])
-                with open(os.path.join(work, f"{run}.train.json"), "w") as f:
-                    json.dump(trained, f)
-            with open(os.path.join(work, f"{run}.train.json")) as f:
-                trained = json.load(f)
+            trained = train_or_reuse(train, folder, name, seed, args.reuse)
             map_path = os.path.join(HERE, "map.png") if name == SHIPPED and seed == seeds[0] else None
             results["models"][run] = {**evaluations(folder, tests, map_path), "epochs": trained["epochs"],
                                       "train_seconds": trained["seconds"], "options": MODELS[name]}
