@@ -22,7 +22,9 @@ once per output token, feeding back the states, and searches as it likes (dlkit'
 search is in dlkit.core.search.beam_search).
 """
 
+import contextlib
 import os
+import re
 import shutil
 import tempfile
 
@@ -137,8 +139,8 @@ def _export_decoder(model: str, task: str, output: str, format: str, events: Eve
         # Measured with TensorFlow 2.21: the converter stops at the translator encoder's
         # LSTM over a source of any length (TensorList ops, outside LiteRT's builtins)
         # and at the attention's batched matrix products over (beams, 1, units).
-        raise DlkitError(f"cannot export the {task} as tflite: LiteRT's converter cannot express its recurrent "
-                         f"encoder and attention without TensorFlow's own ops; export it as saved_model or onnx")
+        raise DlkitError(f"cannot export the {task} as tflite: dlkit exports encoder-decoders as saved_model or "
+                         f"onnx (LiteRT's converter cannot express the recurrent ones without TensorFlow's own ops)")
     if format == "onnx":
         _require("tf2onnx", "onnxruntime")
     _check_output(output, format, folder=True)
@@ -395,13 +397,25 @@ def structured(network: "keras.Model", inputs: dict[str, np.ndarray]):
 def _write(network: "keras.Model", path: str, format: str) -> None:
     if format == "onnx":
         _require("tf2onnx", "onnxruntime")
+    from dlkit.core.quiet import silenced_stderr
+
     try:
-        network.export(path, format=FORMATS[format], verbose=False)
+        # LiteRT's converter writes its diagnostics to file descriptor 2 as well as into
+        # the error it raises; the error is reported below, in one line.
+        with silenced_stderr() if format == "tflite" else contextlib.nullcontext():
+            network.export(path, format=FORMATS[format], verbose=False)
     except DlkitError:
         raise
     except Exception as e:
-        first = (str(e).strip() or type(e).__name__).splitlines()[0][:300]
-        raise DlkitError(f"cannot export {network.name} as {format}: {first}") from None
+        raise DlkitError(f"cannot export {network.name} as {format}: {_what_failed(e)}") from None
+
+
+def _what_failed(error: Exception) -> str:
+    """One line saying what failed. LiteRT's converter (MLIR) starts its message with a
+    trace of locations and names the operation it cannot express further on."""
+    text = str(error).strip() or type(error).__name__
+    operation = re.search(r"'[\w.]+' op [^\n]*", text)
+    return (operation.group(0) if operation else text.splitlines()[0])[:300]
 
 
 def _require(*modules: str) -> None:
