@@ -125,6 +125,31 @@ def test_csv_jsonl_and_folder_layouts_train_the_ngram_model(cli_run, slices, dat
     assert metrics["examples"] == 300 and metrics["accuracy"] > 0.65, metrics
 
 
+@pytest.mark.slow
+def test_fine_tuning_goes_on_from_a_model_with_its_vocabulary_labels_and_network(cli_run, slices, tmp_path):
+    """--init-from: the model's weights, vocabulary, labels and network (an option that
+    would change the network is overridden); data whose labels the model lacks is refused."""
+    first = tmp_path / "first"
+    _train(cli_run, slices / "train.csv", first, "--arch", "ngrams", "--text-field", "snippet",
+           "--label-field", "verdict")
+    test = [slices / "test.csv", "--text-field", "snippet", "--label-field", "verdict"]
+    before, _ = _evaluate(cli_run, *test[:1], first, *test[1:])
+    result, _, stderr = cli_run(["train-sentiment", slices / "train.tsv", "-o", tmp_path / "x", "--init-from", first,
+                                 *TINY])
+    assert result.exit_code == 1 and "labels negative, positive are not" in stderr and "--label-names" in stderr
+
+    # A rate too small to learn anything from scratch in one epoch: what it knows, it started with.
+    tuned = tmp_path / "tuned"
+    summary, stderr = _train(cli_run, slices / "train.tsv", tuned, "--init-from", first, "--label-names", "bad,good",
+                             "--arch", "bilstm", "--epochs", "1", "--learning-rate", "1e-6")
+    assert "starting from" in stderr and summary["labels"] == ["bad", "good"]
+    saved = json.loads((tuned / "config.json").read_text())
+    assert saved["arch"] == "ngrams" and saved["init_from"] == str(first)
+    assert (tuned / "vocab.json").read_bytes() == (first / "vocab.json").read_bytes()
+    after, _ = _evaluate(cli_run, *test[:1], tuned, *test[1:])
+    assert after["accuracy"] > 0.65 and abs(after["accuracy"] - before["accuracy"]) < 0.02, (before, after)
+
+
 def test_bad_data_gives_clear_messages(cli_run, slices, tmp_path):
     (tmp_path / "nolabel.csv").write_text("text,author\ngreat film,me\n")
     (tmp_path / "empty.tsv").write_text("")

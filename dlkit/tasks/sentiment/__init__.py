@@ -37,6 +37,7 @@ TASK = Task(
       dlkit train-sentiment reviews.csv --text-field body --label-field stars -o stars/
       dlkit train-sentiment sst2/train.tsv --embeddings glove.6B.50d.txt -o glove-sentiment/
       dlkit train-sentiment sst2/train.tsv --arch ngrams -o fast/
+      dlkit train-sentiment my-reviews.tsv --init-from sentiment/ --epochs 2 --learning-rate 0.0005 -o mine/
     """),
     predict=(Predict(
         command="sentiment",
@@ -45,7 +46,7 @@ TASK = Task(
         inputs="texts",
         options=(Fields(PredictConfig),),
         columns={"input": None, "label": None, "score": None},
-        model_help="A model folder written by dlkit train-sentiment [default: the shipped SST-2 model].",
+        model_help="A model folder written by dlkit train-sentiment [default: the shipped model].",
         serve="The sentiment of texts.",
         help="""Label each of INPUTS positive or negative (or the model's own labels).
 
@@ -65,7 +66,7 @@ TASK = Task(
         summary="Accuracy, macro-F1 and confusion matrix of a sentiment model.",
         function="dlkit.tasks.sentiment.predict:evaluate",
         options=(Fields(Config, only=("text_col", "label_col")), Fields(EvaluateConfig)),
-        model_help="A model folder written by dlkit train-sentiment [default: the shipped SST-2 model].",
+        model_help="A model folder written by dlkit train-sentiment [default: the shipped model].",
         help="""Accuracy, macro-F1, per-class scores and the confusion matrix of a sentiment
     model on labelled DATA (the matrix is also drawn on stderr).
 

@@ -101,6 +101,17 @@ class TrainData:
     # out Config.validation_split of DATA.
     validation: str | None = setting(None, "Labelled data for validation and early stopping "
                                      "[default: 10% of DATA held out].", path="any")
+    # Fine-tuning: a model trained on many domains, then a few epochs on the one that
+    # matters; or a shipped model on one's own reviews. Its vocabulary and labels are kept.
+    init_from: str | None = setting(None, "Start from this sentiment model's weights, vocabulary, labels and "
+                                    "network (fine-tuning).", path="dir")
+
+
+# The settings a model's weights and vocabulary fix: --init-from takes them from the
+# model it starts from (how long a text may be is not one of them).
+ARCHITECTURE = ("arch", "cell", "vocab_size", "min_count", "embedding_dim", "embeddings", "freeze_embeddings",
+                "expand_vocabulary", "units", "pooling", "layers", "filters", "filter_widths", "ngram_dim",
+                "ngram_buckets")
 
 
 @dataclass

@@ -29,8 +29,9 @@ from dlkit.core.runtime import keras, tf
 from dlkit.core.task import Run
 from dlkit.core.training_config import TrainConfig
 from dlkit.tasks.sentiment import TASK, twin
-from dlkit.tasks.sentiment.config import Config, check
-from dlkit.tasks.sentiment.data import encode, hold_out, label_map, mixes_numbers_and_words, read_examples
+from dlkit.tasks.sentiment.config import ARCHITECTURE, Config, check
+from dlkit.tasks.sentiment.data import (encode, hold_out, label_map, mixes_numbers_and_words, read_examples,
+                                        split_compounds)
 from dlkit.tasks.sentiment.layers import AttentionPooling, BigramIds, DlkitLSTMCell, MaskedMax, NotPadding, ZeroMasked
 from dlkit.tasks.sentiment.predict import evaluate, load, score_examples, scores
 from dlkit.text.tokens import Vocabulary, pad, tokenize
@@ -101,13 +102,23 @@ def dataset(rows: list[np.ndarray], targets: np.ndarray, batch_size: int, shuffl
 # ---- Training --------------------------------------------------------------------------
 
 def train(data: str, output: str, config: Config | None = None, train_config: TrainConfig | None = None,
-          events: Events = SILENT, validation: str | None = None, callbacks: list | None = None) -> Run:
+          events: Events = SILENT, validation: str | None = None, callbacks: list | None = None,
+          init_from: str | None = None) -> Run:
     """Trains on `data` (held-out validation texts: the file `validation`, else a share of
     `data`), writes the model folder `output`; the summary holds the last-epoch metrics,
-    the validation accuracy and macro-F1 of the best epoch, and the time."""
+    the validation accuracy and macro-F1 of the best epoch, and the time. With
+    `init_from` (a model folder) it goes on from that model: its weights, vocabulary,
+    labels and network."""
     files.check_output(output, folder=True, what="model folder")
     config = check(config or Config())
     train_config = train_config or TrainConfig()
+    start = load(init_from, runtime="keras") if init_from else None
+    if start:
+        if config.ensemble > 1:
+            raise DlkitError("--ensemble trains new models from scratch; it cannot go on from --init-from")
+        config = replace(config, **{name: getattr(start.config, name) for name in ARCHITECTURE})
+        events.message(f"starting from {init_from}: its {config.arch} network, {len(start.vocabulary)} words and "
+                       f"labels {', '.join(start.labels)}")
     if config.ensemble > 1:
         return _train_ensemble(data, output, config, train_config, events, validation, callbacks)
     examples = read_examples(data, config.text_col, config.label_col, events=events)
@@ -116,7 +127,13 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
     else:
         examples, held_out = hold_out(examples, config.validation_split, config.split_seed)
     mapping = label_map(examples.labels, config.label_names)
-    labels = list(dict.fromkeys(mapping.values()))
+    labels = start.labels if start else list(dict.fromkeys(mapping.values()))
+    foreign = [label for label in dict.fromkeys(mapping.values()) if label not in labels]
+    if foreign:
+        raise DlkitError(f"{data}: labels {', '.join(foreign)} are not {init_from}'s ({', '.join(labels)}); "
+                         f"name them with --label-names")
+    if start:
+        mapping = {**start.label_map, **mapping}  # the data labels it knew, it still reads
     if len(labels) < 2:
         raise DlkitError(f"{data}: needs at least two labels, found only {labels[0]!r}")
     if mixes_numbers_and_words(mapping):
@@ -127,14 +144,19 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
         raise DlkitError(f"{validation or data}: validation labels not in the training data: {', '.join(unknown)}")
 
     tokens = [tokenize(t)[: config.max_length] for t in examples.texts]
-    vocabulary = Vocabulary.build(tokens, min_count=config.min_count, max_size=config.vocab_size)
     matrix = None
-    if config.embeddings and config.arch == "ngrams":
-        events.warning("--embeddings is not used by --arch ngrams (its embeddings cover word pairs too)")
-    elif config.embeddings:
-        vectors = load_embeddings(config.embeddings, allow_pickle=config.allow_pickle)
-        matrix, coverage = embedding_matrix(vocabulary, vectors)
-        events.message(f"{config.embeddings}: vectors for {coverage:.0%} of the {len(vocabulary) - 2} words")
+    if start:
+        # The model's words (its vocabulary expansion included), read as it reads them.
+        vocabulary = start.vocabulary
+        tokens = [split_compounds(t, vocabulary) for t in tokens]
+    else:
+        vocabulary = Vocabulary.build(tokens, min_count=config.min_count, max_size=config.vocab_size)
+        if config.embeddings and config.arch == "ngrams":
+            events.warning("--embeddings is not used by --arch ngrams (its embeddings cover word pairs too)")
+        elif config.embeddings:
+            vectors = load_embeddings(config.embeddings, allow_pickle=config.allow_pickle)
+            matrix, coverage = embedding_matrix(vocabulary, vectors)
+            events.message(f"{config.embeddings}: vectors for {coverage:.0%} of the {len(vocabulary) - 2} words")
 
     index = {name: i for i, name in enumerate(labels)}
     train_ids = [vocabulary.encode(t) for t in tokens]
@@ -152,7 +174,8 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
     val_data = trainer.distribute(dataset(val_rows, val_y, batch, shuffle=False))
     embedding_dim = matrix.shape[1] if matrix is not None else None
     with trainer.scope():
-        model = build_model(config, len(vocabulary), labels, embedding_dim)
+        model = modelio.load_model(os.path.join(init_from, "model.keras")) if start else \
+            build_model(config, len(vocabulary), labels, embedding_dim)
         if matrix is not None:
             model.get_layer("embedding").set_weights([matrix])
         rate = config.learning_rate or (1e-2 if config.arch == "ngrams" else 2e-3)
@@ -174,7 +197,7 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
         save(output, model, vocabulary, {
             "labels": labels, "label_map": mapping, "max_length": config.max_length, "arch": config.arch,
             "cell": config.cell, "tokenizer": TOKENIZER, "lowercase": True, "settings": settings,
-            "validation": {k: metrics[k] for k in ("accuracy", "macro_f1")},
+            "validation": {k: metrics[k] for k in ("accuracy", "macro_f1")}, "init_from": init_from,
         }, history)
         write_twin(output)
     trainer.finish()

@@ -34,7 +34,7 @@ SLICE = 64
 
 
 def load(path: str | None = None, batch_size: int = 256, runtime: str = "onnx") -> "Sentiment":
-    """A model folder written by `train` (None: the shipped SST-2 model), after checking
+    """A model folder written by `train` (None: the shipped model), after checking
     that its parts fit together: one line naming the file and field otherwise. `runtime`
     "onnx" runs its twin (made on first use where TensorFlow is installed, if the folder
     has none), "keras" the Keras model."""
@@ -79,7 +79,7 @@ def load(path: str | None = None, batch_size: int = 256, runtime: str = "onnx") 
     if ids is not None and len(vocabulary) > ids:
         raise DlkitError(f"{os.path.join(folder, 'vocab.json')}: {len(vocabulary)} words, but model.keras embeds "
                          f"only {ids} token ids (a vocabulary from another model?)")
-    return Sentiment(network, vocabulary, labels, config.max_length, mapping, saved, folder, batch_size)
+    return Sentiment(network, vocabulary, labels, config, mapping, saved, folder, batch_size)
 
 
 class Sentiment(Predictor):
@@ -88,8 +88,9 @@ class Sentiment(Predictor):
     takes padded int32 token ids (texts, length) and gives class probabilities."""
 
     def __init__(self, network: Callable[[np.ndarray], np.ndarray], vocabulary: Vocabulary, labels: list[str],
-                 max_length: int, mapping: dict[str, str], settings: dict, path: str, batch_size: int = 256):
-        self.network, self.vocabulary, self.labels, self.max_length = network, vocabulary, labels, max_length
+                 config: Config, mapping: dict[str, str], settings: dict, path: str, batch_size: int = 256):
+        self.network, self.vocabulary, self.labels, self.config = network, vocabulary, labels, config
+        self.max_length = config.max_length
         # label_map: data label -> label name; settings: config.json as saved
         self.label_map, self.settings, self.path, self.batch_size = mapping, settings, path, batch_size
 

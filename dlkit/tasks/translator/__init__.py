@@ -1,4 +1,5 @@
-"""Translation: a seq2seq LSTM with attention over SentencePiece subwords.
+"""Translation: a Transformer (the shipped English -> French model) or a seq2seq LSTM
+with attention, over SentencePiece subwords.
 
     from dlkit.core.inputs import iter_texts
     from dlkit.tasks import translator
@@ -27,7 +28,7 @@ TASK = Task(
     config=Config,
     train=Train(
         command="train-translator",
-        summary="Train a seq2seq LSTM translator with attention on sentence pairs.",
+        summary="Train a translator (seq2seq LSTM with attention, or a Transformer) on sentence pairs.",
         function="dlkit.tasks.translator.model:train",
         data=Argument("data", required=False),
         output="Folder to write the translator to.",
@@ -42,6 +43,7 @@ TASK = Task(
       dlkit train-translator fra.txt -o en-fr/
       dlkit train-translator fra.txt --reverse -o fr-en/
       dlkit train-translator --src corpus.en --tgt corpus.fr -o en-fr/ --attention bahdanau
+      dlkit train-translator my-pairs.tsv --init-from en-fr/ -o en-fr-mine/ --epochs 2
     """),
     predict=(Predict(
         command="translate",

@@ -26,14 +26,17 @@ class Positions(keras.layers.Layer):
 class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
     """The Transformer's learning rate: a linear rise to `peak` over `warmup` steps, then
     decay with the inverse square root of the step. Attention layers trained at a full
-    rate from the first step diverge or stall; the decay stands in for a tuned schedule."""
+    rate from the first step diverge or stall; the decay stands in for a tuned schedule.
 
-    def __init__(self, peak: float, warmup: int):
-        self.peak, self.warmup = float(peak), int(warmup)
+    A run that goes on from a model trained for `done` steps decays from where that one
+    stopped, and warms up again to that rate: its optimizer's moments start afresh."""
+
+    def __init__(self, peak: float, warmup: int, done: int = 0):
+        self.peak, self.warmup, self.done = float(peak), int(warmup), int(done)
 
     def __call__(self, step):
         step = tf.cast(step, tf.float32) + 1.0
-        return self.peak * tf.minimum(step / self.warmup, tf.sqrt(self.warmup / step))
+        return self.peak * tf.minimum(step / self.warmup, tf.sqrt(self.warmup / (step + self.done)))
 
     def get_config(self):
-        return {"peak": self.peak, "warmup": self.warmup}
+        return {"peak": self.peak, "warmup": self.warmup, "done": self.done}

@@ -15,6 +15,7 @@ model, keep unseen words and names from collapsing into one unknown token.
 """
 
 import os
+from dataclasses import replace
 
 from dlkit.core import files, metrics, modelio, twins
 from dlkit.core.config import validate
@@ -25,7 +26,7 @@ from dlkit.core.runtime import keras
 from dlkit.core.task import Run
 from dlkit.core.training import TrainConfig, Trainer
 from dlkit.tasks.translator import TASK, transformer, twin
-from dlkit.tasks.translator.config import Config
+from dlkit.tasks.translator.config import ARCHITECTURE, Config
 from dlkit.tasks.translator.data import make_dataset, read_pairs, references, split_pairs
 from dlkit.tasks.translator.layers import WarmUp
 from dlkit.tasks.translator.predict import GRAPHS, Translator, load
@@ -75,13 +76,19 @@ def _mask(ids):
 # ---- Training --------------------------------------------------------------------------
 
 def train(data: str | None, output: str, config: Config | None = None, train_config: TrainConfig | None = None,
-          events: Events = SILENT, src: str | None = None, tgt: str | None = None, reverse: bool = False) -> Run:
+          events: Events = SILENT, src: str | None = None, tgt: str | None = None, reverse: bool = False,
+          init_from: str | None = None) -> Run:
     """Trains a translator on `data` (tab-separated pairs) or on the aligned files
     `src` and `tgt` (see read_pairs) and writes it to the folder `output`: learns
     subwords, trains with validation BLEU each epoch (the best epoch is kept, the
-    learning rate halves and training stops when it stalls)."""
+    learning rate halves and training stops when it stalls). With `init_from` (a
+    translator folder) it starts from that model's weights, subwords and network instead."""
     files.check_output(output, folder=True, what="translator folder")
     config = validate(config or Config())
+    start = _Start(init_from) if init_from else None
+    if start:
+        config = replace(config, **{name: getattr(start.config, name) for name in ARCHITECTURE})
+        events.message(f"starting from {init_from}: its {config.arch} network and subwords")
     pairs = read_pairs(data, src, tgt, reverse)
     if pairs.skipped:
         events.warning(f"skipped {pairs.skipped} malformed line(s) (one column or an empty side)")
@@ -93,7 +100,9 @@ def train(data: str | None, output: str, config: Config | None = None, train_con
     events.message(f"{len(training.sources)} training, {len(validation.sources)} validation, "
                    f"{len(test.sources)} test pairs")
     trainer = Trainer(train_config or TrainConfig(seed=config.seed, patience=TASK.train.patience), output, events)
-    if config.arch == "transformer":
+    if start:
+        source_words, target_words = start.source_words, start.target_words
+    elif config.arch == "transformer":
         # One vocabulary for both languages: names, numbers and cognates are the same
         # pieces on both sides (Vaswani et al.'s shared byte-pair vocabulary).
         source_words = target_words = Subwords.train(training.sources + training.targets, config.vocab_size)
@@ -103,14 +112,21 @@ def train(data: str | None, output: str, config: Config | None = None, train_con
     events.message(f"subwords: {len(source_words)} source, {len(target_words)} target")
     train_data = make_dataset(training, source_words, target_words, config, shuffle=True)
     val_data = make_dataset(validation, source_words, target_words, config, shuffle=False)
+    # Bucketing by length hides the number of batches from tf.data: one per pair-batch, about.
+    steps = -(-len(training.sources) // config.batch_size)
+    done = start.steps(steps) if start else 0
+
     def build():
-        return build_model(config, len(source_words), len(target_words))
+        model = build_model(config, len(source_words), len(target_words))
+        if start:
+            model.set_weights(start.weights())
+        return model
 
     if config.arch == "transformer":
         # Vaswani et al.'s Adam (beta_2 0.98) under a warm-up schedule; the schedule
         # replaces halving the rate on a plateau.
-        model = compile_decoder(trainer, build, WarmUp(config.learning_rate, config.warmup_steps), clipnorm=1.0,
-                                label_smoothing=config.label_smoothing, beta_2=0.98)
+        model = compile_decoder(trainer, build, WarmUp(config.learning_rate, config.warmup_steps, done),
+                                clipnorm=1.0, label_smoothing=config.label_smoothing, beta_2=0.98)
         lr_patience, snapshots = None, LastWeights(config.average_last)
     else:
         model = compile_decoder(trainer, build, config.learning_rate, clipnorm=1.0)
@@ -123,8 +139,6 @@ def train(data: str | None, output: str, config: Config | None = None, train_con
     def greedy_bleu() -> float:
         return corpus_scores([t.text for t in translator.translate(sources, beam_size=1)], refs)["bleu"]
 
-    # Bucketing by length hides the number of batches from tf.data: one per pair-batch, about.
-    steps = -(-len(training.sources) // config.batch_size)
     averaged = {}
 
     def finish(history: dict) -> None:
@@ -133,7 +147,9 @@ def train(data: str | None, output: str, config: Config | None = None, train_con
             events.message(f"weights of the last {averaged['epochs']} epochs averaged: validation BLEU "
                            f"{averaged['best_epoch_bleu']} -> {averaged['averaged_bleu']}, "
                            f"{'kept' if averaged['kept'] else 'not kept'}")
-        save(output, model, source_words, target_words, config, {"history": history, "averaged": averaged})
+        # The steps taken so far: a run that goes on from this model resumes the schedule there.
+        progress = {"steps": done + int(model.optimizer.iterations), "init_from": init_from}
+        save(output, model, source_words, target_words, config, {"history": history, "averaged": averaged, **progress})
 
     history, curves = fit_decoder(trainer, model, train_data, val_data, config.epochs, steps, "val_bleu",
                                   lr_patience, min_delta=0.1, title="translator", score=greedy_bleu,
@@ -144,6 +160,31 @@ def train(data: str | None, output: str, config: Config | None = None, train_con
     if averaged:
         record["averaged"] = averaged
     return Run(output, history, record)
+
+
+class _Start:
+    """The translator a run starts from (--init-from): its settings, subwords and weights."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+        self.config, self.saved = modelio.read_folder(folder, "translator", "train-translator", Config,
+                                                      files=("model.keras", "source.spm", "target.spm"))
+        self.source_words, self.target_words = (Subwords.read(os.path.join(folder, name))
+                                                for name in ("source.spm", "target.spm"))
+
+    def weights(self) -> list:
+        return modelio.load_model(os.path.join(self.folder, "model.keras")).get_weights()
+
+    def steps(self, per_epoch: int) -> int:
+        """The training steps the model has had: recorded since --init-from was added; for
+        an older folder, its epochs times this run's steps per epoch (exact when the data
+        is the same)."""
+        steps = self.saved.get("steps")
+        if isinstance(steps, int) and steps >= 0:
+            return steps
+        history = self.saved.get("history")
+        epochs = history.get("loss") if isinstance(history, dict) else None
+        return len(epochs) * per_epoch if isinstance(epochs, list) else 0
 
 
 class LastWeights(keras.callbacks.Callback):
