@@ -3,11 +3,12 @@
 tests/recorded/*.jsonl were written by `dlkit <command> --json` on the commit before it
 (the commands are below); the same commands must give the same records now: the same
 labels, captions, translations and places, and scores equal to within rounding. A record
-is written again only when its shipped model is replaced (geolocate, issues 20 and 30),
-when its scores move for a known reason (caption's since issue 28, where the encoder
-reads the CNN's float32 features instead of the float16 ones the Keras path cached: same
-captions, scores within 0.016), or when its records change on purpose: caption's guided
-by the ImageNet labels and translate's `confidence` (issues 33 and 31).
+is written again only when its shipped model is replaced (geolocate, issues 20 and 30;
+sentiment, issue 30; translate, the Transformer of issue 31), when its scores move for a
+known reason (caption's since issue 28, where the encoder reads the CNN's float32
+features instead of the float16 ones the Keras path cached: same captions, scores within
+0.016), or when its records change on purpose: caption's guided by the ImageNet labels
+and translate's `confidence` (issues 33 and 31).
 """
 
 import json

@@ -15,10 +15,10 @@ from lightness import HEAVY, light_probe
 SHIPPED = ROOT / "pretrained" / "translator-en-fr"
 # The shipped translator is int8 (dlkit quantize): its layers quantize their inputs on the
 # fly, and an activation that ONNX Runtime computes 1e-7 away from TensorFlow's can round
-# to the next int8 step. Measured on the first 1,500 held-out sentences: the same
-# translations, greedy and beam 4, with scores within 0.0049. (The float32 translator
-# test_translator.py trains agrees within 1e-4.)
-SCORE_TOLERANCE = 0.01
+# to the next int8 step. Measured for the shipped Transformer on the first 1,500 held-out
+# sentences: the same translations greedy, all but one at beam 4, with scores within
+# 0.043 (99% within 0.0085). (The float32 translators the tests train agree within 1e-3.)
+SCORE_TOLERANCE = 0.05
 
 
 @pytest.fixture(scope="module")

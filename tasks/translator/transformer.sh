@@ -4,12 +4,17 @@
 # on the two validations of issue #31 (WMT newstest2014, and the held-out Tatoeba split:
 # English sentences that are in no training pair) and times both on 1,000 held-out
 # sentences.
-#   bash tasks/translator/transformer.sh [WORK_DIR] [EPOCHS]
+# With INIT_FROM (a translator folder this recipe wrote), training goes on from that
+# model for EPOCHS more: its subwords, its network, and its learning-rate schedule from
+# the step it stopped at (after a short warm-up: the optimizer's moments start afresh),
+# with another shuffling seed.
+#   bash tasks/translator/transformer.sh [WORK_DIR] [EPOCHS] [INIT_FROM]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 shared="${DLKIT_SHARED:-$here/../../../shared}/data"
 work="${1:-runs/transformer}"
 epochs="${2:-8}"
+start=(--seed 0); [ -z "${3:-}" ] || start=(--init-from "$3" --seed 1)
 mkdir -p "$work"
 
 # Both corpora in one pairs file; the split hashes the English sentence, so Tatoeba's
@@ -19,7 +24,7 @@ cut -f1,2 "$shared/news_en_fr/train.tsv" >> "$work/pairs.tsv"
 
 dlkit train-translator "$work/pairs.tsv" -o "$work/en-fr" --arch transformer --vocab-size 8000 \
   --embedding-dim 256 --heads 4 --feed-forward 1024 --encoder-layers 4 --decoder-layers 2 --max-length 96 \
-  --learning-rate 0.001 --warmup-steps 2000 --epochs "$epochs" --patience 3 --batch-size 64 --seed 0 --json \
+  --learning-rate 0.001 --warmup-steps 2000 --epochs "$epochs" --patience 3 --batch-size 64 "${start[@]}" --json \
   | tee "$work/train.json"
 dlkit quantize "$work/en-fr" -o "$work/en-fr-int8" --json | tee "$work/quantize.json"
 for model in "$work/en-fr-int8" shipped; do
@@ -31,3 +36,29 @@ for model in "$work/en-fr-int8" shipped; do
 done
 python "$here/benchmark.py" --model "$work/en-fr-int8" --against shipped --sentences 1000 --rounds 2 \
   | tee "$work/speed.txt"
+# Ship the int8 copy only if it beats the shipped translator's BLEU on both validations
+# (issue #31), with both validations' scores and its training (both runs' with INIT_FROM).
+python - "$work" "${3:-}" <<'PY'
+import json, sys
+from dlkit.core import modelio, twins
+work, init = sys.argv[1], sys.argv[2]
+def scores(name):
+    with open(f"{work}/{name}.json") as f:
+        record = json.loads(f.read().strip().splitlines()[-1])
+    return {key: record[key] for key in ("bleu", "chrf", "sentences")}
+new = {"newstest2014": scores("newstest-en-fr-int8"), "tatoeba_held_out": scores("tatoeba-en-fr-int8")}
+old = {"newstest2014": scores("newstest-shipped"), "tatoeba_held_out": scores("tatoeba-shipped")}
+if not all(new[k]["bleu"] > old[k]["bleu"] for k in new):
+    sys.exit(f"not shipped: BLEU {[new[k]['bleu'] for k in new]} against the shipped {[old[k]['bleu'] for k in old]}")
+seconds = json.load(open(f"{work}/train.json"))["seconds"]
+if init:
+    seconds += json.load(open(f"{init}/config.json"))["history"]["seconds"]
+twin = twins.load(f"{work}/en-fr-int8/model.keras", ("encoder", "step"))["encoder"].metadata
+metrics = {**new, "beam_size": 4, "steps": json.load(open(f"{work}/en-fr/config.json"))["steps"],
+           "train_seconds": round(seconds, 1), "twin": {key: twin[key] for key in ("max_difference", "tolerance")}}
+source = "bash tasks/translator/transformer.sh"
+if init:
+    source += " (twice: the second run with INIT_FROM the first's en-fr)"
+modelio.ship(f"{work}/en-fr-int8", "translator-en-fr", "translator-en-fr", "translator", metrics, source)
+print(f"shipped: BLEU {[new[k]['bleu'] for k in new]} against {[old[k]['bleu'] for k in old]}")
+PY

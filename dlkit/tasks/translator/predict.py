@@ -38,14 +38,15 @@ CONVERT = "dlkit.tasks.translator.twin:write"
 # An input is flagged when this share of its subwords is unknown to the model (letters
 # or symbols its training text never had): the translation is guesswork.
 UNKNOWN_SHARE = 0.1
-# A sentence of more than (max_length - 1) / SPLIT_RATIO subwords is translated in parts
-# (Translator._parts). A translation runs to 1.22 times its source's subwords (fra.txt,
-# the shipped model's vocabularies), so 1.22 would use the whole output room; but the
-# model, taught on short sentences, loses content well before it. Chosen on newstest2014
-# with the shipped model, beam 4: 1.0 / 1.3 / 1.6 / 2.0 / 2.5 / 3.0 gave BLEU 4.52 / 4.69 /
-# 4.79 / 4.78 / 4.47 / 4.15 and chrF 26.3 / 27.9 / 28.7 / 29.1 / 28.9 / 28.5; Tatoeba's
-# held-out split is the same at 1.3 and 2.0 (BLEU 42.18 / 42.11, chrF 60.14 / 60.16).
-SPLIT_RATIO = 2.0
+# A sentence of more than PART_LENGTH source subwords (or (max_length - 1) / 2 for a model
+# taught shorter sentences) is translated in parts (Translator._parts). Both shipped
+# translators, taught mostly Tatoeba's short sentences, lose content on long ones well
+# before their output room is full (a translation runs 1.22 times its source's subwords).
+# Chosen on newstest2014, beam 4. The LSTM (max_length 40): parts of 39 / 30 / 24 / 19 /
+# 15 / 13 subwords gave BLEU 4.52 / 4.69 / 4.79 / 4.78 / 4.47 / 4.15 and chrF 26.3 / 27.9 /
+# 28.7 / 29.1 / 28.9 / 28.5. The Transformer (max_length 96): 47 / 31 / 23 / 19 gave BLEU
+# 7.41 / 7.85 / 8.05 / 8.05 and chrF 30.7 / 32.5 / 33.4 / 33.9.
+PART_LENGTH = 19
 
 
 @dataclass
@@ -113,8 +114,8 @@ class Translator(Predictor):
         clause longer still), each ending in the end id; and warnings on the text."""
         # Training kept pairs whose both sides fit max_length, and outputs stop there: a
         # longer source would need an output longer than any the model has written, and
-        # long sources lose content sooner (SPLIT_RATIO).
-        room = int((self.decoding["max_length"] - 1) / SPLIT_RATIO)
+        # long sources lose content sooner (PART_LENGTH).
+        room = min(PART_LENGTH, (self.decoding["max_length"] - 1) // 2)
         parts, warnings, unknown, total = [], [], 0, 0
         for sentence in split_sentences(text):
             ids = self.src.encode([sentence])[0]
