@@ -15,10 +15,12 @@ from lightness import HEAVY, light_probe
 SHIPPED = ROOT / "pretrained" / "translator-en-fr"
 # The shipped translator is int8 (dlkit quantize): its layers quantize their inputs on the
 # fly, and an activation that ONNX Runtime computes 1e-7 away from TensorFlow's can round
-# to the next int8 step. Measured for the shipped Transformer on the first 1,500 held-out
-# sentences: the same translations greedy, all but one at beam 4, with scores within
-# 0.043 (99% within 0.0085). (The float32 translators the tests train agree within 1e-3.)
-SCORE_TOLERANCE = 0.05
+# to the next int8 step. Measured for the shipped Transformer (its attention projections
+# int8 too) on the first 1,500 held-out sentences: all but 3 translations the same greedy
+# and all but 1 at beam 4 (the 163rd, within the 200 below), with scores within 0.066
+# (99% within 0.018). (The float32 translators the tests train agree within 1e-3.)
+SCORE_TOLERANCE = 0.1
+DIFFERENT_TRANSLATIONS = 1  # of the 200 sentences below
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +42,9 @@ def runtimes():
 def test_the_twin_translates_as_keras_does(sentences, runtimes, beam):
     light, keras = runtimes
     onnx_translations, keras_translations = light.translate(sentences, beam), keras.translate(sentences, beam)
-    assert [t.text for t in onnx_translations] == [t.text for t in keras_translations]
-    assert max(abs(a.score - b.score) for a, b in zip(onnx_translations, keras_translations)) <= SCORE_TOLERANCE
+    same = [(a, b) for a, b in zip(onnx_translations, keras_translations) if a.text == b.text]
+    assert len(sentences) - len(same) <= DIFFERENT_TRANSLATIONS
+    assert max(abs(a.score - b.score) for a, b in same) <= SCORE_TOLERANCE
     assert all(t.text for t in onnx_translations) and len({t.text for t in onnx_translations}) > 190
 
 

@@ -14,7 +14,7 @@ from dlkit import __version__
 
 # dlkit's own commands, beside those the tasks declare (dlkit.tasks.TASKS).
 BUILTIN = {
-    "quantize": "Store a model's Dense and Embedding weights as int8: a smaller file to ship.",
+    "quantize": "Store a model's Dense, Embedding and attention weights as int8: a smaller file to ship.",
     "info": "Show versions, devices and where weights are cached.",
     "serve": "Serve the models over HTTP (JSON API, dynamic batching, a web page to try them).",
     "export": "Export a model as a SavedModel, LiteRT (tflite) or ONNX file, checked against Keras.",

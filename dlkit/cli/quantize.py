@@ -11,7 +11,7 @@ from dlkit.cli.common import handle_errors, output_options, start
 @output_options
 @handle_errors
 def quantize(model, output_path, json_lines, quiet, verbose):
-    """Store a model's Dense and Embedding weights as int8: a smaller file to ship.
+    """Store a model's Dense, Embedding and attention weights as int8: a smaller file to ship.
 
     MODEL is a .keras file or a dlkit model folder (translator, captioner, sentiment
     model, ...). Recurrent and convolution layers stay float32. Check the copy with the

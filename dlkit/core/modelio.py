@@ -91,8 +91,9 @@ def load_model(path: str, custom_objects: dict | None = None) -> "keras.Model":
 
 def quantize(source: str, target: str) -> dict:
     """Copies a model (.keras file, or a model folder holding model.keras) with its Dense
-    and Embedding weights stored as int8 (Keras' per-channel weight quantization):
-    about a quarter of their float32 size, where most of a text model's weights are.
+    and Embedding weights, and its MultiHeadAttention layers' projections, stored as int8
+    (Keras' per-channel weight quantization): about a quarter of their float32 size,
+    where most of a text model's weights are.
     Recurrent and convolution layers keep float32. Returns sizes and the layers changed.
     The model's custom layers must be registered first (dlkit.tasks.import_layers)."""
     if os.path.abspath(source) == os.path.abspath(target):
@@ -106,12 +107,18 @@ def quantize(source: str, target: str) -> dict:
             warnings.filterwarnings("ignore", message=".*does not have a `quantize` method")
             # Only layers of the model's graph (nested models included): Dense layers that a
             # custom layer builds for itself (AttentionPooling's scorer) are re-created in
-            # float32 on loading, and their int8 weights would not fit.
+            # float32 on loading, and their int8 weights would not fit. MultiHeadAttention's
+            # projections are the exception: _keep_int8 makes it re-create them in int8.
             graph = _graph_layers(model)
-            model.quantize("int8", filters=lambda layer: id(layer) in graph)
+            allowed = {id(layer) for layer in graph} | {id(p) for layer in graph for p in _projections(layer)}
+            model.quantize("int8", filters=lambda layer: id(layer) in allowed)
+            for layer in graph:
+                if _projections(layer):
+                    _keep_int8(layer)
     except Exception as e:
         raise DlkitError(f"cannot quantize {source}: {str(e).splitlines()[0][:200]}") from None
-    layers = [layer.name for layer in model.layers if "int8" in layer.dtype_policy.name]
+    layers = [layer.name for layer in model.layers
+              if layer.quantization_mode or any(p.quantization_mode for p in _projections(layer))]
     if not layers:
         raise DlkitError(f"{source} has no Dense or Embedding layer to quantize")
     if folder:
@@ -125,15 +132,41 @@ def quantize(source: str, target: str) -> dict:
             "mb_before": round(size(source) / 1e6, 2), "mb_after": round(size(target) / 1e6, 2)}
 
 
-def _graph_layers(model: "keras.Model") -> set[int]:
+def _graph_layers(model: "keras.Model") -> list["keras.layers.Layer"]:
     from dlkit.core.runtime import keras
 
-    found = set()
+    found = []
     for layer in model.layers:
-        found.add(id(layer))
+        found.append(layer)
         if isinstance(layer, keras.Model):
-            found |= _graph_layers(layer)
+            found += _graph_layers(layer)
     return found
+
+
+def _projections(layer: "keras.layers.Layer") -> list["keras.layers.Layer"]:
+    """A MultiHeadAttention's query, key, value and output projections (EinsumDense
+    layers); none for any other layer."""
+    from dlkit.core.runtime import keras
+
+    if not isinstance(layer, keras.layers.MultiHeadAttention):
+        return []
+    return [layer.query_dense, layer.key_dense, layer.value_dense, layer.output_dense]
+
+
+def _keep_int8(attention: "keras.layers.MultiHeadAttention") -> None:
+    """Makes a MultiHeadAttention whose projections are int8 re-create them in int8 on
+    loading. It builds them with its own dtype policy, and saves no config of theirs:
+    that policy becomes a map from their paths to int8 (keras.dtype_policies.DTypePolicyMap,
+    Keras' way for a layer of mixed policies), the layer's own staying float32 (an int8
+    policy of its own would send its calls to a quantized path it lacks). Without the
+    map, loading fails: "Layer 'key' expected 2 variables, but received 0"."""
+    from dlkit.core.runtime import keras
+
+    policies = keras.dtype_policies.DTypePolicyMap(default_policy=attention.dtype_policy)
+    for projection in _projections(attention):
+        if projection.quantization_mode:
+            policies[projection.path] = projection.dtype_policy
+    attention.dtype_policy = policies
 
 
 def save_folder(folder: str, task: str, model: "keras.Model | None", config: Any, extra: dict | None = None,
