@@ -76,6 +76,11 @@ BALANCED = {"bigru-glove-balanced", "bigru-glove-sst2x2", "bilstm-glove-attentio
 # Settings that train on SST-2's training phrases twice over.
 SST2_TWICE = {"bigru-glove-sst2x2"}
 SHIPPED = "sentiment-sst2"
+# A model replaces the shipped one only when its leave-one-source-out mean is at least half
+# a point higher: the mean's standard error over the five sources' 23,500 texts is about
+# 0.3 points, so a smaller gain cannot be told from chance, and every shipped weight file
+# stays in the repository's history.
+MIN_GAIN = 0.005
 
 
 def source_rows(source: str) -> list[tuple[str, int]]:
@@ -200,13 +205,28 @@ def ship(folder: str, work: str, loso: dict, floor: float) -> None:
                  f"python tasks/sentiment/domains.py --ship --settings {os.path.basename(folder)[:-4]}")
 
 
+def shipped_figures() -> dict:
+    """The shipped model's leave-one-source-out mean and GLUE dev accuracy: its manifest's,
+    or, for a model shipped before this recipe (the manifest has no such figures), the
+    ones --baseline measured."""
+    sys.path.insert(0, ROOT)
+    from dlkit.core import modelio
+
+    metrics = next(m["metrics"] for m in modelio.manifest() if m["name"] == SHIPPED)
+    if "leave_one_source_out" in metrics:
+        return {"mean": metrics["leave_one_source_out"]["mean"], "glue_dev": metrics["glue_dev_accuracy"]}
+    before = json.load(open(os.path.join(HERE, "results-domains.json")))["shipped_before"]
+    return {"mean": float(np.mean([before[s] for s in SOURCES])), "glue_dev": before["glue_dev"]}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", default="/tmp/dlkit-sentiment-domains")
     parser.add_argument("--baseline", action="store_true", help="Score the shipped model on every source.")
     parser.add_argument("--loso", action="store_true", help="Leave-one-source-out for each of --settings.")
     parser.add_argument("--ship", action="store_true", help="Train the first of --settings on every source "
-                        "and ship it (int8) if its leave-one-source-out mean beats the shipped model's.")
+                        "and ship it (int8) if its leave-one-source-out mean beats the shipped model's by "
+                        "MIN_GAIN.")
     parser.add_argument("--reuse", action="store_true", help="Keep models already trained in --work.")
     parser.add_argument("--train-only", action="store_true", help="With --ship: train, do not score or ship.")
     parser.add_argument("--settings", default="bigru-glove",
@@ -229,20 +249,21 @@ def main():
     if args.ship:
         setting = settings[0]
         folder = os.path.join(args.work, f"{setting}-all")
+        if not args.train_only:
+            loso = json.load(open(os.path.join(HERE, "results-domains.json")))[f"loso-{setting}"]
+            shipped = shipped_figures()
+            # Issue #30: ship only a model that travels better than the one shipped now
+            # (judged before training the one that would ship), and keep SST-2 (the issue's
+            # target there is 0.85; the copy that ships may at least not fall below today's).
+            if loso["mean"] < shipped["mean"] + MIN_GAIN:
+                sys.exit(f"not shipped: leave-one-source-out {loso['mean']:.3f} against the shipped "
+                         f"{shipped['mean']:.3f} (at least {MIN_GAIN:.3f} more needed)")
         summary = train(data, ["sst2", *SOURCES], setting, folder, args.work, args.reuse)
         if args.train_only:
             return
         final = {**scores(folder, args.work), "epochs": summary.get("epochs"), "train_seconds": summary["seconds"]}
         save(f"all-{setting}", final)
-        results = json.load(open(os.path.join(HERE, "results-domains.json")))
-        loso, before = results[f"loso-{setting}"], results["shipped_before"]
-        before_mean = float(np.mean([before[s] for s in SOURCES]))
-        # Issue #30: ship only a model that travels better, and keep SST-2 (the issue's
-        # target there is 0.85; the copy that ships may at least not fall below today's).
-        if loso["mean"] <= before_mean:
-            sys.exit(f"not shipped: leave-one-source-out {loso['mean']:.3f} against {before_mean:.3f}")
-        ship(folder, args.work, loso, floor=before["glue_dev"])
-
+        ship(folder, args.work, loso, floor=shipped["glue_dev"])
 
 if __name__ == "__main__":
     main()
