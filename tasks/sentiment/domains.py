@@ -265,5 +265,6 @@ def main():
         save(f"all-{setting}", final)
         ship(folder, args.work, loso, floor=shipped["glue_dev"])
 
+
 if __name__ == "__main__":
     main()

@@ -19,6 +19,7 @@ shared="${DLKIT_SHARED:-$here/../../../shared}/data"
 work="${1:-runs/transformer}"
 epochs="${2:-8}"
 mix="${4:-all}"
+case "$mix" in all | news) ;; *) echo "transformer.sh: MIX is all or news, not '$mix'" >&2; exit 2 ;; esac
 # Each run of the shipped model's three shuffles with a seed of its own.
 seed=0; [ -z "${3:-}" ] || seed=1; [ "$mix" = all ] || seed=2
 start=(--seed "$seed"); [ -z "${3:-}" ] || start+=(--init-from "$3")
@@ -53,10 +54,10 @@ python "$here/benchmark.py" --model "$work/en-fr-int8" --against shipped --sente
 # neither BLEU nor chrF lower on either validation, and BLEU higher on at least one (a
 # fine-tune towards news that keeps Tatoeba's scores is better; one that trades them is
 # not), with both validations' scores and the training time of every run it went on from.
-python - "$work" "${3:-}" "$mix" <<'PY'
+python - "$work" "$mix" <<'PY'
 import json, sys
 from dlkit.core import modelio, twins
-work, init, mix = sys.argv[1:]
+work, mix = sys.argv[1:]
 def scores(name):
     with open(f"{work}/{name}.json") as f:
         record = json.loads(f.read().strip().splitlines()[-1])
@@ -66,12 +67,13 @@ old = {"newstest2014": scores("newstest-shipped"), "tatoeba_held_out": scores("t
 bleu = [(new[k]["bleu"], old[k]["bleu"]) for k in new]
 if any(new[k][m] < old[k][m] for k in new for m in ("bleu", "chrf")) or not any(a > b for a, b in bleu):
     sys.exit(f"not shipped: BLEU and chrF {new} against the shipped {old}")
+steps = json.load(open(f"{work}/en-fr/config.json"))["steps"]
 seconds, runs, folder = 0.0, 0, f"{work}/en-fr"
 while folder:  # this run, and the runs it went on from (config.json's init_from)
     config = json.load(open(f"{folder}/config.json"))
     seconds, runs, folder = seconds + config["history"]["seconds"], runs + 1, config.get("init_from")
 twin = twins.load(f"{work}/en-fr-int8/model.keras", ("encoder", "step"))["encoder"].metadata
-metrics = {**new, "beam_size": 4, "steps": json.load(open(f"{work}/en-fr/config.json"))["steps"],
+metrics = {**new, "beam_size": 4, "steps": steps,
            "train_seconds": round(seconds, 1), "twin": {key: twin[key] for key in ("max_difference", "tolerance")}}
 source = "bash tasks/translator/transformer.sh"
 if runs > 1:

@@ -15,9 +15,9 @@ class Config:
     # 8,000 subwords per language cover Tatoeba's everyday vocabulary with short
     # sequences while keeping the output softmax cheap on a CPU.
     # The shipped translator is a Transformer (better on news and on Tatoeba, after 8
-    # epochs and 3 more on a news-weighted mix: 4 h here); the recurrent one stays the default for training one's
-    # own: it learns in fewer epochs on a CPU and translates 1.6x as fast (see
-    # tasks/translator/README.md).
+    # epochs and 3 more on a news-weighted mix: 4 h here); the recurrent one stays the
+    # default for training one's own: it learns in fewer epochs on a CPU and translates
+    # 1.6x as fast (see tasks/translator/README.md).
     arch: str = setting("rnn", "Network: rnn (recurrent, with attention) or transformer.", choices=ARCHITECTURES)
     vocab_size: int = setting(8000, "Subwords per language (SentencePiece).", min=50)
     # Subword tokens per side; longer pairs are left out of training (Tatoeba's are short).
