@@ -142,6 +142,12 @@ def test_quantized_copy_is_smaller_and_translates_alike(translator_dir, cli_run,
 
     result, _, stderr = cli_run(["quantize", out, "-o", out])
     assert result.exit_code == 1 and "new path" in stderr
+    # a file where the folder's copy would go is refused before any work, and kept
+    kept = tmp_path / "notes.txt"
+    kept.write_text("mine")
+    result, _, stderr = cli_run(["quantize", out, "-o", kept])
+    assert result.exit_code == 1 and "must be a folder" in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    assert kept.read_text() == "mine"
 
 
 def test_shipped_translator_knows_simple_sentences(cli_run):

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from dlkit.core import config as settings
 from dlkit.core.errors import DlkitError
-from dlkit.core.files import atomic_path, read_json, sha256, size, write_json
+from dlkit.core.files import atomic_path, check_output, read_json, sha256, size, write_json
 
 
 def save_model(model: "keras.Model", path: str) -> None:
@@ -99,6 +99,9 @@ def quantize(source: str, target: str) -> dict:
     if os.path.abspath(source) == os.path.abspath(target):
         raise DlkitError("write the quantized model to a new path (-o), not over the original")
     folder = os.path.isdir(source)
+    # Before loading and quantizing: a file where the copy of a folder goes was replaced
+    # by that folder at the end.
+    check_output(target, () if folder else (".keras",), folder=folder, what="quantized copy")
     model_file = os.path.join(source, "model.keras") if folder else source
     model = load_model(model_file)
     try:
