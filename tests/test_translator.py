@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 import shutil
 import subprocess
 import zipfile
@@ -370,6 +371,39 @@ def test_long_inputs_are_translated_sentence_by_sentence_one_line_each(light_run
                            input="\n".join(lines) + "\n日本語の文章です。\n")
     assert plain.returncode == 0 and len(plain.stdout.split("\n")[:-1]) == len(lines) + 1
     assert "unknown to the model" in plain.stderr and "translated in parts" in plain.stderr
+
+
+def test_parts_of_a_sentence_are_cut_between_words_and_joined_as_one_sentence(light_run):
+    """A sentence translated in parts: windows of a long clause end between words, and
+    each part, translated as if it were a whole sentence, loses the full stop and capital
+    that the model gave it where the source goes on (newstest2014: BLEU 9.11 -> 10.39)."""
+    from dlkit.tasks.translator.predict import Translation, _seamed, load
+
+    translator = load()
+    ids = translator.src.encode(['"It is not a matter of something we might choose to do," said Hasan Ikhrata '
+                                 'of the Southern California Association of Governments'])[0]
+    windows = translator._windows(ids, 19)
+    assert [w for window in windows for w in window] == ids and len(windows) == 2
+    assert all(len(w) <= 19 for w in windows) and abs(len(windows[0]) - len(windows[1])) <= 4  # not 19 + 8
+    assert all(translator.src.pieces(w)[0].startswith("\u2581") for w in windows)  # never inside a word
+
+    def part(text, source):
+        return Translation(text, -1.0, [], [], source=source)
+
+    first, second = _seamed(part("Il a déclaré.", 'he said,'), part("Le directeur est là.", "the director is there."))
+    assert (first.text, second.text) == ("Il a déclaré,", "le directeur est là.")
+    first, second = _seamed(part("Il a déclaré !", "he said"), part("Paris est là.", "Paris is there."))
+    assert (first.text, second.text) == ("Il a déclaré", "Paris est là.")  # a name keeps its capital
+    first, _ = _seamed(part("Il pleut.", "It rains."), part("Il neige.", "It snows."))
+    assert first.text == "Il pleut."  # a part that ends its source sentence keeps its stop
+    first, second = _seamed(part('« Il pleut. »', 'he said: "It rains."'), part("GPS est là.", "the GPS is there."))
+    assert (first.text, second.text) == ('« Il pleut. »', "GPS est là.")  # a quoted sentence ends; GPS is no word
+
+    line = "Thousands of motorists have already taken the black boxes, some of which have GPS monitoring, for a test drive."
+    code, records, stderr = light_run(["translate", "--json", "-"], line + "\n")
+    assert code == 0 and "translated in parts" in records[0]["warning"], stderr
+    translation = records[0]["translation"]
+    assert translation.endswith(".") and not re.search(r"[.!?] \w", translation), translation  # was "noirs. En ..."
 
 
 def test_plain_translate_raises_no_deprecation_and_documents_quiet():

@@ -14,7 +14,7 @@ training's own scores).
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from dlkit.core.task import Predictor
 from dlkit.engines import EngineConfig, predictions_or_attention_map
 from dlkit.tasks.translator import TASK
 from dlkit.tasks.translator.config import Config
-from dlkit.tasks.translator.subwords import UNK, Subwords
+from dlkit.tasks.translator.subwords import UNK, WORD_START, Subwords
 from dlkit.text.tokens import pad, split_sentences
 
 # The twin's two graphs, and what converts a translator's model.keras to them (TensorFlow's side).
@@ -46,7 +46,10 @@ UNKNOWN_SHARE = 0.1
 # 15 / 13 subwords gave BLEU 4.52 / 4.69 / 4.79 / 4.78 / 4.47 / 4.15 and chrF 26.3 / 27.9 /
 # 28.7 / 29.1 / 28.9 / 28.5. The Transformer (max_length 96): 47 / 31 / 23 / 19 gave BLEU
 # 7.41 / 7.85 / 8.05 / 8.05 and chrF 30.7 / 32.5 / 33.4 / 33.9; after its news fine-tune,
-# 23 / 19 gave BLEU 8.94 / 9.11 and chrF 35.5 / 36.1.
+# 23 / 19 gave BLEU 8.94 / 9.11 and chrF 35.5 / 36.1. With parts joined as one sentence
+# (_seamed) and windows cut between words: the Transformer 13 / 15 / 17 / 19 / 23 gave BLEU
+# 10.30 / 10.45 / 10.43 / 10.39 / 10.17, the LSTM 15 / 19 gave 5.45 / 5.65 (the LSTM is
+# the default to train, so 19 stays).
 PART_LENGTH = 19
 
 
@@ -61,6 +64,7 @@ class Translation:
     # was of each subword it wrote, comparable across lengths and models.
     confidence: float = 0.0
     warnings: list[str] = field(default_factory=list)  # the input is beyond what the model was trained on
+    source: str = ""  # the text of source_tokens
 
 
 class Translator(Predictor):
@@ -105,6 +109,8 @@ class Translator(Predictor):
             decoded += self._decode(flat[start: start + self.batch_size], beam, with_attention)
         results, at = [], 0
         for ids, warnings in parts:
+            for i in range(at, at + len(ids) - 1):
+                decoded[i], decoded[i + 1] = _seamed(decoded[i], decoded[i + 1])
             results.append(_joined(decoded[at: at + len(ids)], warnings))
             at += len(ids)
         return results
@@ -133,14 +139,29 @@ class Translator(Predictor):
 
     def _clauses(self, sentence: str, room: int) -> list[list[int]]:
         """A long sentence's clauses (cut after , ; :) packed into parts of at most `room`
-        subwords; a clause longer than that is cut into windows of `room` subwords."""
+        subwords; a clause longer than that is cut into windows of about equal length,
+        between words where it can be."""
         parts: list[list[int]] = []
         for clause in self.src.encode(re.split(r"(?<=[,;:])\s+", sentence)):
             if parts and len(parts[-1]) + len(clause) <= room:
                 parts[-1] = parts[-1] + clause
             else:
-                parts += [clause[i: i + room] for i in range(0, len(clause), room)]
+                parts += self._windows(clause, room)
         return parts
+
+    def _windows(self, ids: list[int], room: int) -> list[list[int]]:
+        """`ids` cut into as few windows of at most `room` subwords as fit them, of about
+        equal length, each cut moved back to the start of a word where one is near: a
+        window that ends inside a word ("Hasan I" | "khrata") loses the word in both."""
+        starts = [i for i, piece in enumerate(self.src.pieces(ids)) if piece.startswith(WORD_START)]
+        windows, at = [], 0
+        while len(ids) - at > room:
+            left = -(-(len(ids) - at) // room)  # windows still needed
+            end = at + -(-(len(ids) - at) // left)
+            end = max((i for i in starts if at + room // 2 < i <= end), default=end)
+            windows.append(ids[at: end])
+            at = end
+        return windows + [ids[at:]]
 
     def _decode(self, source_ids: list[list[int]], beam: int, with_attention: bool) -> list[Translation]:
         d = self.decoding
@@ -150,8 +171,23 @@ class Translator(Predictor):
         return [Translation(text=self.tgt.decode(h.tokens), score=round(h.score, 4),
                             tokens=self.tgt.pieces(h.tokens + [d["eos"]]), source_tokens=self.src.pieces(ids),
                             attention=h.attention[:, : len(ids)] if h.attention is not None else None,
-                            confidence=h.log_prob / (len(h.tokens) + 1))
+                            confidence=h.log_prob / (len(h.tokens) + 1), source=self.src.decode(ids))
                 for h, ids in zip(best, source_ids)]
+
+
+def _seamed(part: Translation, following: Translation) -> tuple[Translation, Translation]:
+    """Two consecutive parts of one text, joined where the source was cut: the model
+    translated each as a whole sentence, so a part ending in the middle of a sentence
+    loses the full stop it was given (a comma where its source has one), and a part
+    starting there its capital."""
+    source = part.source.rstrip(" \"')»”’")  # 'do."' ends its sentence as 'do.' does
+    text = part.text.rstrip(" .!?")
+    if source and source[-1] not in ".!?" and text:
+        part = replace(part, text=text + "," if source[-1] == "," and not text.endswith(",") else text)
+    word = following.text.split(" ", 1)[0]
+    if following.source.strip()[:1].islower() and word[:1].isupper() and not word[1:2].isupper():  # GPS stays
+        following = replace(following, text=following.text[0].lower() + following.text[1:])
+    return part, following
 
 
 def _joined(parts: list[Translation], warnings: list[str]) -> Translation:

@@ -4,6 +4,7 @@ runs without it)."""
 import io
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
+WORD_START = "\u2581"  # how SentencePiece marks a piece that starts a word
 
 
 class Subwords:
