@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import gzip
 import json
+import math
 import os
 import re
 import unicodedata
@@ -126,17 +127,51 @@ def write_tables(tables: Tables, path: str) -> None:
 
 
 def read_tables(path: str) -> Tables:
-    """Tables written by write_tables; one line naming the file for anything else."""
+    """Tables written by write_tables; one line naming the file for anything else (a
+    crafted file's values are checked: each one is read as its kind)."""
     try:
         with gzip.open(path, "rb") as f:
             data = json.loads(f.read().decode("utf-8"))
         cities, counties = data["cities"], data["counties"]
-        return Tables([dict(zip(cities["fields"], row)) for row in cities["rows"]], data["countries"],
-                      data["states"], [dict(zip(counties["fields"], row)) for row in counties["rows"]],
-                      frozenset(data["stopwords"]))
+        tables = Tables([dict(zip(cities["fields"], row)) for row in cities["rows"]], data["countries"],
+                        data["states"], [dict(zip(counties["fields"], row)) for row in counties["rows"]],
+                        frozenset(data["stopwords"]))
+        _check_tables(tables)
+        return tables
     except (OSError, EOFError, ValueError, UnicodeDecodeError, KeyError, TypeError) as e:
         first = (str(e).strip() or type(e).__name__).splitlines()[0][:200]
         raise DlkitError(f"{path}: not a gazetteer table written by dlkit train-geolocator ({first})") from None
+
+
+def _check_tables(tables: Tables) -> None:
+    """ValueError naming the first value of `tables` that is not of its kind."""
+    def point(lat, lon) -> bool:
+        return all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (lat, lon)) \
+            and -90 <= lat <= 90 and -180 <= lon <= 180
+
+    def texts(kind: str, rows, fields: tuple[str, ...]) -> None:
+        for key, row in rows:
+            if not isinstance(row, dict) or any(not isinstance(row.get(k), str) for k in fields):
+                raise ValueError(f"{kind} {key!r}: {', '.join(fields)} must be texts")
+
+    if not all(isinstance(t, dict) for t in (tables.countries, tables.states)):
+        raise ValueError("countries and states must be JSON objects")
+    texts("city", enumerate(tables.cities), ("name", "countrycode", "admin1code"))
+    texts("country", tables.countries.items(), ("name", "capital"))
+    texts("state", tables.states.items(), ("name",))
+    texts("county", enumerate(tables.counties), COUNTY_FIELDS)
+    for key, city in enumerate(tables.cities):
+        if not (point(city.get("latitude"), city.get("longitude")) and _count(city.get("population"))):
+            raise ValueError(f"city {key!r}: latitude, longitude and population must be numbers in range")
+    for key, country in tables.countries.items():
+        if not _count(country.get("population")):
+            raise ValueError(f"country {key!r}: population must be a number in range")
+    if not all(isinstance(word, str) for word in tables.stopwords):
+        raise ValueError("stopwords must be texts")
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def folder_tables(folder: str) -> Tables:
