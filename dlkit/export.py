@@ -269,8 +269,7 @@ def write_decoder_twin(source: str, exportable, target: dict[str, str], metadata
             staged[name] = os.path.join(staging, f"{endpoint}.onnx")
             tf2onnx.convert.from_function(function, input_signature=list(function.input_signature),
                                           output_path=staged[name])
-            integer_matmuls_as_float(staged[name])
-            integer_constants_as_int8(staged[name])
+            _rewrite(staged[name], integer_matmuls_as_float, integer_constants_as_int8)
         difference = _decoder_difference(endpoints, _decoder_runtime(staging, "onnx"), exportable.samples)
         tolerance = DECODER_TOLERANCE["onnx"]
         _refuse_beyond(source, difference, tolerance)
@@ -283,17 +282,27 @@ def write_decoder_twin(source: str, exportable, target: dict[str, str], metadata
     return checked
 
 
-def integer_matmuls_as_float(path: str) -> None:
-    """Rewrites, in the ONNX file `path`, each MatMulInteger without zero points (what
+def _rewrite(path: str, *rewrites) -> None:
+    """Applies each of `rewrites` (ONNX model -> whether it changed it) to the ONNX file
+    `path`, read and written once."""
+    import onnx
+
+    model = onnx.load(path)
+    changed = [rewrite(model) for rewrite in rewrites]  # a list: every rewrite runs
+    if any(changed):
+        onnx.save(model, path)
+
+
+def integer_matmuls_as_float(model) -> bool:
+    """Rewrites, in the ONNX model, each MatMulInteger without zero points (what
     tf2onnx makes of a Keras int8 layer: its input quantized on the fly, times its int8
     weights) as a float32 MatMul of the same int8 values: the same numbers (the products
     are integers, and their sums stay exact below 2**24, for up to 1040 inputs), about
     twice as fast on ONNX Runtime's CPU provider, which has no fast kernel for int8 times
-    int8 (measured: the shipped translator's step, 256 rows, 56 -> 31 ms; TensorFlow 64)."""
-    import onnx
+    int8 (measured: the shipped translator's step, 256 rows, 56 -> 31 ms; TensorFlow 64).
+    Returns whether it rewrote any."""
     from onnx import TensorProto, helper, numpy_helper
 
-    model = onnx.load(path)
     constants = {c.name: numpy_helper.to_array(c) for c in model.graph.initializer}
     nodes, changed = [], False
     for node in model.graph.node:
@@ -314,21 +323,20 @@ def integer_matmuls_as_float(path: str) -> None:
         kept = [c for c in model.graph.initializer if c.name in used]  # the zero points went with their nodes
         del model.graph.initializer[:]
         model.graph.initializer.extend(kept)
-        onnx.save(model, path)
+    return changed
 
 
-def integer_constants_as_int8(path: str, smallest: int = 1024) -> None:
-    """Stores, in the ONNX file `path`, each float32 constant of at least `smallest`
+def integer_constants_as_int8(model, smallest: int = 1024) -> bool:
+    """Stores, in the ONNX model, each float32 constant of at least `smallest`
     values that are all integers from -128 to 127 as int8, cast back to float32 where the
     graph reads it: the same numbers in a quarter of the bytes. Such constants are int8
     weights that TensorFlow casts to float32 itself, which the conversion folds: an int8
     EinsumDense (MultiHeadAttention's projections) over inputs of unknown length runs a
     float einsum of its int8 kernel (Keras' int8 einsum needs every length known). ONNX
-    Runtime folds the casts when it loads the graph, so it runs as fast as before."""
-    import onnx
+    Runtime folds the casts when it loads the graph, so it runs as fast as before.
+    Returns whether it stored any."""
     from onnx import TensorProto, helper, numpy_helper
 
-    model = onnx.load(path)
     inputs = {i.name for i in model.graph.input}
     casts = []
     for constant in model.graph.initializer:
@@ -344,7 +352,7 @@ def integer_constants_as_int8(path: str, smallest: int = 1024) -> None:
         nodes = casts + list(model.graph.node)  # first: ONNX wants a value made before a node reads it
         del model.graph.node[:]
         model.graph.node.extend(nodes)
-        onnx.save(model, path)
+    return bool(casts)
 
 
 def _write_checked(source: str, target: str, tolerance: float, write_and_check, metadata: dict | None) -> dict:

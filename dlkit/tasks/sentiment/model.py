@@ -174,6 +174,8 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
     val_data = trainer.distribute(dataset(val_rows, val_y, batch, shuffle=False))
     embedding_dim = matrix.shape[1] if matrix is not None else None
     with trainer.scope():
+        # Read again here, not taken from `start`: a distribution strategy places only the
+        # variables made inside its scope.
         model = modelio.load_model(os.path.join(init_from, "model.keras")) if start else \
             build_model(config, len(vocabulary), labels, embedding_dim)
         if matrix is not None:
