@@ -406,6 +406,24 @@ def test_parts_of_a_sentence_are_cut_between_words_and_joined_as_one_sentence(li
     assert translation.endswith(".") and not re.search(r"[.!?] \w", translation), translation  # was "noirs. En ..."
 
 
+def test_the_length_penalty_is_the_one_the_folder_records(tmp_path):
+    """A translator decodes with its config.json's length_alpha (the shipped one: 1.0,
+    chosen on both validations), not with the value its twin was exported with (0.6)."""
+    from dlkit.core import modelio
+    from dlkit.tasks.translator.predict import load
+
+    assert load().decoding["length_alpha"] == 1.0
+    folder = tmp_path / "short"
+    shutil.copytree(modelio.pretrained_path("translator"), folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["config"]["length_alpha"] = 0.0
+    (folder / "config.json").write_text(json.dumps(config))
+    plain, penalised = load(str(folder)), load()
+    assert plain.decoding["length_alpha"] == 0.0
+    sentence = ["The devices track every mile a motorist drives and transmit that information to bureaucrats."]
+    assert plain.translate(sentence)[0].score != penalised.translate(sentence)[0].score
+
+
 def test_plain_translate_raises_no_deprecation_and_documents_quiet():
     """Plain output goes through Click's text stream: no deprecation warning on the way
     (Python turns one into an error here); -q says what it does in --help."""

@@ -238,7 +238,9 @@ def load(path: str | None = None, beam_size: int | None = None, runtime: str = "
         keras = exportable(folder)
         return Translator(keras.graphs, src, tgt, config, keras.decoding, beam_size)
     graphs = twins.load(os.path.join(folder, "model.keras"), GRAPHS, convert=CONVERT)
-    decoding = graphs["encoder"].metadata
+    # The length penalty is a choice of the search, not of the network: the folder's
+    # config.json says it (a twin's metadata keeps the value it was exported with).
+    decoding = {**graphs["encoder"].metadata, "length_alpha": config.length_alpha}
     for name, words in (("source.spm", src), ("target.spm", tgt)):
         check_sizes(decoding["vocabularies"][name], len(words), os.path.join(folder, name))
     return Translator(TwinDecoder(graphs["encoder"], graphs["step"]), src, tgt, config, decoding, beam_size)
