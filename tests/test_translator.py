@@ -378,6 +378,7 @@ def test_parts_of_a_sentence_are_cut_between_words_and_joined_as_one_sentence(li
     each part, translated as if it were a whole sentence, loses the full stop and capital
     that the model gave it where the source goes on (newstest2014: BLEU 9.11 -> 10.39)."""
     from dlkit.tasks.translator.predict import Translation, _seamed, load
+    from dlkit.tasks.translator.subwords import WORD_START
 
     translator = load()
     ids = translator.src.encode(['"It is not a matter of something we might choose to do," said Hasan Ikhrata '
@@ -385,7 +386,7 @@ def test_parts_of_a_sentence_are_cut_between_words_and_joined_as_one_sentence(li
     windows = translator._windows(ids, 19)
     assert [w for window in windows for w in window] == ids and len(windows) == 2
     assert all(len(w) <= 19 for w in windows) and abs(len(windows[0]) - len(windows[1])) <= 4  # not 19 + 8
-    assert all(translator.src.pieces(w)[0].startswith("\u2581") for w in windows)  # never inside a word
+    assert all(translator.src.pieces(w)[0].startswith(WORD_START) for w in windows)  # never inside a word
 
     def part(text, source):
         return Translation(text, -1.0, [], [], source=source)
@@ -412,16 +413,17 @@ def test_the_length_penalty_is_the_one_the_folder_records(tmp_path):
     from dlkit.core import modelio
     from dlkit.tasks.translator.predict import load
 
-    assert load().decoding["length_alpha"] == 1.0
+    shipped = load()
+    assert shipped.decoding["length_alpha"] == 1.0
     folder = tmp_path / "short"
     shutil.copytree(modelio.pretrained_path("translator"), folder)
     config = json.loads((folder / "config.json").read_text())
     config["config"]["length_alpha"] = 0.0
     (folder / "config.json").write_text(json.dumps(config))
-    plain, penalised = load(str(folder)), load()
+    plain = load(str(folder))
     assert plain.decoding["length_alpha"] == 0.0
     sentence = ["The devices track every mile a motorist drives and transmit that information to bureaucrats."]
-    assert plain.translate(sentence)[0].score != penalised.translate(sentence)[0].score
+    assert plain.translate(sentence)[0].score != shipped.translate(sentence)[0].score
 
 
 def test_plain_translate_raises_no_deprecation_and_documents_quiet():

@@ -25,6 +25,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, ROOT)  # this checkout's dlkit, which the shipping steps import
 from recipes import dlkit  # noqa: E402
 
 SHARED = os.environ.get("DLKIT_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
@@ -190,7 +191,6 @@ def save(key: str, value) -> None:
 def ship(folder: str, work: str, loso: dict, floor: float) -> None:
     """int8 copy of `folder` (as the SST-2 recipe ships), scored, copied to pretrained/
     unless its GLUE dev accuracy falls below `floor`."""
-    sys.path.insert(0, ROOT)
     from dlkit.core import modelio
     from dlkit.tasks.sentiment.model import write_twin
 
@@ -209,7 +209,6 @@ def shipped_figures() -> dict:
     """The shipped model's leave-one-source-out mean and GLUE dev accuracy: its manifest's,
     or, for a model shipped before this recipe (the manifest has no such figures), the
     ones --baseline measured."""
-    sys.path.insert(0, ROOT)
     from dlkit.core import modelio
 
     metrics = next(m["metrics"] for m in modelio.manifest() if m["name"] == SHIPPED)
