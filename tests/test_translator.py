@@ -426,6 +426,43 @@ def test_the_length_penalty_is_the_one_the_folder_records(tmp_path):
     assert plain.translate(sentence)[0].score != shipped.translate(sentence)[0].score
 
 
+def test_numbers_come_through_the_translation_written_the_french_way(light_run, tmp_path):
+    """A number the subwords cut into pieces is translated as a one-subword placeholder
+    and put back, written as French does (the shipped model wrote "12,500" as "1200" and
+    "3.7" as "37"); one the translation lost is named in a warning."""
+    from dlkit.core import modelio
+    from dlkit.tasks.translator.numerals import masked, restored, written
+    from dlkit.tasks.translator.predict import Translation, load
+
+    assert [written(n, "fr") for n in ("12,500", "3.7", "1,218.25", "1998", "1.2.3")] == \
+        ["12 500", "3,7", "1 218,25", "1998", "1.2.3"]
+    assert written("12,500.5", "de") == "12.500,5" and written("12,500.5", "as-written") == "12,500.5"
+
+    translator = load()
+    assert translator.placeholders[:3] == ["100", "200", "500"]  # three digits first, no years
+    text, table = masked("In 2012, 100 of 12,500 cars (3.7%) had a G20 sticker.", translator.src,
+                         translator.placeholders)
+    # 100 and 2012 are one subword each and stay; 500 is in the text ("12,500"), so not a placeholder
+    assert text == "In 2012, 100 of 200 cars (300%) had a G20 sticker." and table == {"200": "12,500", "300": "3.7"}
+    back = restored(Translation("En 2012, 100 de 200 voitures.", -1.0, ["\u2581200"], ["\u2581200"]), table, "fr")
+    assert back.text == "En 2012, 100 de 12 500 voitures." and back.tokens == ["\u258112 500"]
+    assert back.source_tokens == ["\u258112,500"]
+    assert back.warnings == ["the number 3.7 is missing from the translation"]
+
+    lines = ["The company sold 12,500 cars in 1998.", "Prices rose by 3.7 percent in March."]
+    code, records, stderr = light_run(["translate", "--json", "-"], "\n".join(lines) + "\n")
+    assert code == 0, stderr
+    assert "12 500" in records[0]["translation"] and "1998" in records[0]["translation"], records[0]
+    assert "3,7" in records[1]["translation"], records[1]
+
+    folder = tmp_path / "as-written"  # a model whose target writes numbers as the source does
+    shutil.copytree(modelio.pretrained_path("translator"), folder)
+    config = json.loads((folder / "config.json").read_text())
+    del config["config"]["number_format"]  # as folders written before it: the default
+    (folder / "config.json").write_text(json.dumps(config))
+    assert "3.7" in load(str(folder)).translate(lines[1:])[0].text
+
+
 def test_plain_translate_raises_no_deprecation_and_documents_quiet():
     """Plain output goes through Click's text stream: no deprecation warning on the way
     (Python turns one into an error here); -q says what it does in --help."""

@@ -4,6 +4,7 @@ the commands' options are made from these fields."""
 from dataclasses import dataclass
 
 from dlkit.core.config import setting
+from dlkit.tasks.translator.numerals import FORMATS
 
 ARCHITECTURES = ("rnn", "transformer")
 CELLS = ("lstm", "gru")
@@ -71,6 +72,13 @@ class Config:
     # 10.47 / 10.60 / 10.64 / 10.27 and chrF 37.0 / 37.2 / 37.4 / 37.7 / 37.9; Tatoeba
     # held-out BLEU 46.01 at 0.6, 46.12 at 1.0. A folder's config.json says its own.
     length_alpha: float = setting(1.0, min=0, cli=False)
+    # How the target language writes a number the source writes the English way
+    # ("12,500.5"): numbers are put back into translations by dlkit, not written by the
+    # model (dlkit.tasks.translator.numerals). as-written suits a target that writes them
+    # as English does, or a source that does not.
+    number_format: str = setting("as-written", "How the target language writes numbers: as-written, fr "
+                                 "(12 500,5: French and much of Europe), de (12.500,5: German, Spanish, Italian).",
+                                 choices=FORMATS)
     # Set from --seed (0 without it), so that a model folder records how it was made.
     seed: int = setting(0, cli=False)
     # Train on only the first N training pairs (in file order): quick experiments.
@@ -91,9 +99,10 @@ class TrainData:
 
 
 # The settings a translator's weights and subwords fix: --init-from takes them from the
-# model it starts from (max_length too: the lengths its positions and splitting know).
+# model it starts from (max_length too: the lengths its positions and splitting know; and
+# the number format, the target language's).
 ARCHITECTURE = ("arch", "vocab_size", "max_length", "embedding_dim", "units", "cell", "bidirectional", "attention",
-                "encoder_layers", "decoder_layers", "heads", "feed_forward")
+                "encoder_layers", "decoder_layers", "heads", "feed_forward", "number_format")
 
 
 @dataclass

@@ -25,7 +25,7 @@ from dlkit.core.inputs import Item, as_items
 from dlkit.core.search import TwinDecoder, check_sizes
 from dlkit.core.task import Predictor
 from dlkit.engines import EngineConfig, predictions_or_attention_map
-from dlkit.tasks.translator import TASK
+from dlkit.tasks.translator import TASK, numerals
 from dlkit.tasks.translator.config import Config
 from dlkit.tasks.translator.subwords import UNK, WORD_START, Subwords
 from dlkit.text.tokens import pad, split_sentences
@@ -84,6 +84,7 @@ class Translator(Predictor):
         self.decoder, self.src, self.tgt, self.config, self.decoding = decoder, src, tgt, config, decoding
         self.batch_size = config.batch_size
         self.beam_size = beam_size or decoding["beam_size"]
+        self.placeholders = numerals.placeholders(src, tgt)
 
     def predict_batch(self, texts: list[str]) -> list[dict]:
         return [_record(t) for t in self.translate(texts)]
@@ -100,18 +101,21 @@ class Translator(Predictor):
 
     def translate(self, texts: list[str], beam_size: int | None = None,
                   with_attention: bool = False) -> list[Translation]:
-        """Translations in input order; empty texts stay empty."""
+        """Translations in input order; empty texts stay empty. Numbers the model would
+        read in pieces are translated as placeholders and put back (dlkit.tasks.translator.numerals)."""
         beam = beam_size or self.beam_size
-        parts = [self._parts(text) for text in texts]  # per text: (subword ids of each part, warnings)
+        masked = [numerals.masked(text, self.src, self.placeholders) for text in texts]
+        parts = [self._parts(text) for text, _ in masked]  # per text: (subword ids of each part, warnings)
         flat = [ids for ids, _ in parts for ids in ids]
         decoded = []
         for start in range(0, len(flat), self.batch_size):
             decoded += self._decode(flat[start: start + self.batch_size], beam, with_attention)
         results, at = [], 0
-        for ids, warnings in parts:
+        for (ids, warnings), (_, numbers) in zip(parts, masked):
             for i in range(at, at + len(ids) - 1):
                 decoded[i], decoded[i + 1] = _seamed(decoded[i], decoded[i + 1])
-            results.append(_joined(decoded[at: at + len(ids)], warnings))
+            results.append(numerals.restored(_joined(decoded[at: at + len(ids)], warnings), numbers,
+                                             self.config.number_format))
             at += len(ids)
         return results
 
