@@ -9,7 +9,9 @@ known reason (caption's since issue 28, where the encoder reads the CNN's float3
 features instead of the float16 ones the Keras path cached: same captions, scores within
 0.016), or when its records change on purpose: caption's guided by the ImageNet labels
 and translate's `confidence` (issues 33 and 31), and translate's length penalty (0.6 ->
-1.0, issue 31: every score moves, and "A dull, lifeless mess" is translated otherwise).
+1.0, issue 31: every score moves, and "A dull, lifeless mess" is translated otherwise),
+and its names carried over (issue 31: "across Louisiana" was "à travers l'intérieur de
+l'orien.", now "à travers Louisiana."; the mayor of Paris's sentence gains "à Seine").
 """
 
 import json

@@ -41,6 +41,8 @@ def test_training_skips_malformed_lines_and_saves_a_model_folder(translator_dir)
     assert summary["skipped"] == 2 and summary["epochs"] >= 1 and "best_val_bleu" in summary
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.encoder.onnx", "model.keras",
                                                      "model.step.onnx", "source.spm", "target.spm"]
+    # the name its pairs copy most reliably, to stand in for names the model would garble
+    assert json.loads((out / "config.json").read_text())["name_placeholders"] == ["Tom"]
     with zipfile.ZipFile(out / "model.keras") as archive:  # weights only: Adam's slots would triple the file
         weights = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
         assert "optimizer" not in weights and "layers" in weights
@@ -431,7 +433,7 @@ def test_numbers_come_through_the_translation_written_the_french_way(light_run, 
     and put back, written as French does (the shipped model wrote "12,500" as "1200" and
     "3.7" as "37"); one the translation lost is named in a warning."""
     from dlkit.core import modelio
-    from dlkit.tasks.translator.numerals import masked, restored, written
+    from dlkit.tasks.translator.placeholders import Carried, masked, restored, written
     from dlkit.tasks.translator.predict import Translation, load
 
     assert [written(n, "fr") for n in ("12,500", "3.7", "1,218.25", "1998", "1.2.3")] == \
@@ -439,12 +441,13 @@ def test_numbers_come_through_the_translation_written_the_french_way(light_run, 
     assert written("12,500.5", "de") == "12.500,5" and written("12,500.5", "as-written") == "12,500.5"
 
     translator = load()
-    assert translator.placeholders[:3] == ["100", "200", "500"]  # three digits first, no years
+    assert translator.numbers[:3] == ["100", "200", "500"]  # three digits first, no years
     text, table = masked("In 2012, 100 of 12,500 cars (3.7%) had a G20 sticker.", translator.src,
-                         translator.placeholders)
+                         translator.numbers, [], set(), "fr")
     # 100 and 2012 are one subword each and stay; 500 is in the text ("12,500"), so not a placeholder
-    assert text == "In 2012, 100 of 200 cars (300%) had a G20 sticker." and table == {"200": "12,500", "300": "3.7"}
-    back = restored(Translation("En 2012, 100 de 200 voitures.", -1.0, ["\u2581200"], ["\u2581200"]), table, "fr")
+    assert text == "In 2012, 100 of 200 cars (300%) had a G20 sticker."
+    assert table == {"200": Carried("12,500", "12 500", "number"), "300": Carried("3.7", "3,7", "number")}
+    back = restored(Translation("En 2012, 100 de 200 voitures.", -1.0, ["\u2581200"], ["\u2581200"]), table)
     assert back.text == "En 2012, 100 de 12 500 voitures." and back.tokens == ["\u258112 500"]
     assert back.source_tokens == ["\u258112,500"]
     assert back.warnings == ["the number 3.7 is missing from the translation"]
@@ -461,6 +464,43 @@ def test_numbers_come_through_the_translation_written_the_french_way(light_run, 
     del config["config"]["number_format"]  # as folders written before it: the default
     (folder / "config.json").write_text(json.dumps(config))
     assert "3.7" in load(str(folder)).translate(lines[1:])[0].text
+
+
+def test_names_the_model_would_garble_are_carried_over(light_run, tmp_path):
+    """A capitalised span that the model, translating it alone, copies or is unsure of is
+    translated as a name it copies (Tom, ...) and put back: "Angela Merkel met ..." was
+    "La série a rencontré ...". A word it translates surely ("Tuesday") is translated."""
+    from dlkit.core import modelio
+    from dlkit.tasks.translator.placeholders import Carried, masked, name_placeholders, name_spans
+    from dlkit.tasks.translator.predict import load
+
+    pairs = [l.split("\t")[:2] for l in (DATA / "anki" / "fra.txt").read_text(encoding="utf-8").splitlines()[-30000:]]
+    assert name_placeholders([p[0] for p in pairs], [p[1] for p in pairs])[:1] == ["Tom"]  # not Mary: "Marie"
+
+    translator = load()
+    assert translator.names[:2] == ["Tom", "Boston"]
+    assert name_spans("The United States and Angela Merkel. Then Jose Barroso said. Paris is far.", translator.src) \
+        == ["United States", "Angela Merkel", "Jose Barroso"]  # a sentence's first word may be any word
+    text, table = masked("Angela Merkel met Merkel, Tom and 12,500 people.", translator.src, translator.numbers,
+                         translator.names, {"Angela Merkel", "Merkel", "Tom"}, "fr")
+    assert text == "Boston met York, Tom and 100 people."  # Tom is in the text: no placeholder, and kept
+    assert table["Boston"] == Carried("Angela Merkel", "Angela Merkel", "name")
+
+    lines = ["Angela Merkel met Barack Obama in Berlin on Tuesday.",
+             "Jonathan Florez said the plan would cost 45 million dollars."]
+    code, records, stderr = light_run(["translate", "--json", "-"], "\n".join(lines) + "\n")
+    assert code == 0, stderr
+    assert records[0]["translation"].startswith("Angela Merkel ") and "mardi" in records[0]["translation"], records
+    assert "Jonathan Florez" in records[1]["translation"], records[1]
+
+    folder = tmp_path / "crafted"
+    shutil.copytree(modelio.pretrained_path("translator"), folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["name_placeholders"] = ["Tom", ".*"]
+    (folder / "config.json").write_text(json.dumps(config))
+    code, _, stderr = light_run(["translate", "--json", "--model", str(folder), "-"], "Hello Tom.\n")
+    assert code != 0 and "name_placeholders must be a list of at most 8 capitalised words" in stderr
+    assert "Traceback" not in stderr
 
 
 def test_plain_translate_raises_no_deprecation_and_documents_quiet():

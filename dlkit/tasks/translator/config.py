@@ -4,7 +4,7 @@ the commands' options are made from these fields."""
 from dataclasses import dataclass
 
 from dlkit.core.config import setting
-from dlkit.tasks.translator.numerals import FORMATS
+from dlkit.tasks.translator.placeholders import FORMATS
 
 ARCHITECTURES = ("rnn", "transformer")
 CELLS = ("lstm", "gru")
@@ -74,7 +74,7 @@ class Config:
     length_alpha: float = setting(1.0, min=0, cli=False)
     # How the target language writes a number the source writes the English way
     # ("12,500.5"): numbers are put back into translations by dlkit, not written by the
-    # model (dlkit.tasks.translator.numerals). as-written suits a target that writes them
+    # model (dlkit.tasks.translator.placeholders). as-written suits a target that writes them
     # as English does, or a source that does not.
     number_format: str = setting("as-written", "How the target language writes numbers: as-written, fr "
                                  "(12 500,5: French and much of Europe), de (12.500,5: German, Spanish, Italian).",

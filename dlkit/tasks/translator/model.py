@@ -25,7 +25,7 @@ from dlkit.core.events import SILENT, Events
 from dlkit.core.runtime import keras
 from dlkit.core.task import Run
 from dlkit.core.training import TrainConfig, Trainer
-from dlkit.tasks.translator import TASK, transformer, twin
+from dlkit.tasks.translator import TASK, placeholders, transformer, twin
 from dlkit.tasks.translator.config import ARCHITECTURE, Config
 from dlkit.tasks.translator.data import make_dataset, read_pairs, references, split_pairs
 from dlkit.tasks.translator.layers import WarmUp
@@ -131,8 +131,10 @@ def train(data: str | None, output: str, config: Config | None = None, train_con
     else:
         model = compile_decoder(trainer, build, config.learning_rate, clipnorm=1.0)
         lr_patience, snapshots = config.lr_patience, LastWeights(1)
+    # The names these pairs copy most reliably stand in for names the model would garble.
+    names = placeholders.name_placeholders(training.sources, training.targets)
     translator = Translator(twin.inference_graphs(model, config), source_words, target_words, config,
-                            twin.decoding(config))
+                            twin.decoding(config), names=names)
     sources, refs = references(validation)
     sources, refs = sources[: config.bleu_sentences], refs[: config.bleu_sentences]
 
@@ -149,7 +151,8 @@ def train(data: str | None, output: str, config: Config | None = None, train_con
                            f"{'kept' if averaged['kept'] else 'not kept'}")
         # The steps taken so far: a run that goes on from this model resumes the schedule there.
         progress = {"steps": done + int(model.optimizer.iterations), "init_from": init_from}
-        save(output, model, source_words, target_words, config, {"history": history, "averaged": averaged, **progress})
+        save(output, model, source_words, target_words, config,
+             {"history": history, "averaged": averaged, "name_placeholders": names, **progress})
 
     history, curves = fit_decoder(trainer, model, train_data, val_data, config.epochs, steps, "val_bleu",
                                   lr_patience, min_delta=0.1, title="translator", score=greedy_bleu,

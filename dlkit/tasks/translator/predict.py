@@ -25,7 +25,7 @@ from dlkit.core.inputs import Item, as_items
 from dlkit.core.search import TwinDecoder, check_sizes
 from dlkit.core.task import Predictor
 from dlkit.engines import EngineConfig, predictions_or_attention_map
-from dlkit.tasks.translator import TASK, numerals
+from dlkit.tasks.translator import TASK, placeholders
 from dlkit.tasks.translator.config import Config
 from dlkit.tasks.translator.subwords import UNK, WORD_START, Subwords
 from dlkit.text.tokens import pad, split_sentences
@@ -35,6 +35,12 @@ GRAPHS = ("encoder", "step")
 CONVERT = "dlkit.tasks.translator.twin:write"
 
 
+# A capitalised span is carried over as a name where the model, translating it alone, writes
+# it unchanged or is this unsure of what it writes (mean log-probability per subword): a
+# word it translates surely ("London" -> "Londres", "Senate" -> "Sénat") stays. Chosen
+# on newstest2014 (tasks/translator/README.md): -0.5 / -0.75 / -1.0 / -1.5 gave BLEU
+# 11.08 / 11.56 / 11.76 / 11.43; carrying every span 10.93, only the unchanged ones 10.67.
+NAME_CONFIDENCE = -1.0
 # An input is flagged when this share of its subwords is unknown to the model (letters
 # or symbols its training text never had): the translation is guesswork.
 UNKNOWN_SHARE = 0.1
@@ -77,14 +83,15 @@ class Translator(Predictor):
     `decoder` has the search of an encoder-decoder (DecoderGraphs' or TwinDecoder's)
     whose encoder takes source subword ids (0-padded, each row ending in the end id);
     `decoding` holds the start and end ids, the longest output, the length penalty and
-    the default beam (the twin's metadata, or the Exportable's)."""
+    the default beam (the twin's metadata, or the Exportable's); `names`, the names that
+    stand in for names the model would garble (placeholders.name_placeholders)."""
 
     def __init__(self, decoder, src: Subwords, tgt: Subwords, config: Config, decoding: dict,
-                 beam_size: int | None = None):
+                 beam_size: int | None = None, names: list[str] = ()):
         self.decoder, self.src, self.tgt, self.config, self.decoding = decoder, src, tgt, config, decoding
         self.batch_size = config.batch_size
         self.beam_size = beam_size or decoding["beam_size"]
-        self.placeholders = numerals.placeholders(src, tgt)
+        self.numbers, self.names = placeholders.number_placeholders(src, tgt), list(names)
 
     def predict_batch(self, texts: list[str]) -> list[dict]:
         return [_record(t) for t in self.translate(texts)]
@@ -102,22 +109,38 @@ class Translator(Predictor):
     def translate(self, texts: list[str], beam_size: int | None = None,
                   with_attention: bool = False) -> list[Translation]:
         """Translations in input order; empty texts stay empty. Numbers the model would
-        read in pieces are translated as placeholders and put back (dlkit.tasks.translator.numerals)."""
+        read in pieces, and names it would garble, are translated as placeholders and put
+        back (dlkit.tasks.translator.placeholders)."""
         beam = beam_size or self.beam_size
-        masked = [numerals.masked(text, self.src, self.placeholders) for text in texts]
+        names = self._carried_names(texts)
+        masked = [placeholders.masked(text, self.src, self.numbers, self.names, names, self.config.number_format)
+                  for text in texts]
         parts = [self._parts(text) for text, _ in masked]  # per text: (subword ids of each part, warnings)
         flat = [ids for ids, _ in parts for ids in ids]
         decoded = []
         for start in range(0, len(flat), self.batch_size):
             decoded += self._decode(flat[start: start + self.batch_size], beam, with_attention)
         results, at = [], 0
-        for (ids, warnings), (_, numbers) in zip(parts, masked):
+        for (ids, warnings), (_, carried) in zip(parts, masked):
             for i in range(at, at + len(ids) - 1):
                 decoded[i], decoded[i + 1] = _seamed(decoded[i], decoded[i + 1])
-            results.append(numerals.restored(_joined(decoded[at: at + len(ids)], warnings), numbers,
-                                             self.config.number_format))
+            results.append(placeholders.restored(_joined(decoded[at: at + len(ids)], warnings), carried))
             at += len(ids)
         return results
+
+    def _carried_names(self, texts: list[str]) -> set[str]:
+        """Of the capitalised spans in `texts` (placeholders.NAME), those to carry over as
+        names (NAME_CONFIDENCE): each distinct span translated alone, greedily."""
+        room = min(PART_LENGTH, (self.decoding["max_length"] - 1) // 2)
+        spans = sorted({span for text in texts for span in placeholders.name_spans(text, self.src)}
+                       if self.names else ())
+        ids = [i + [self.decoding["eos"]] for i in self.src.encode(spans)]
+        spans, ids = [s for s, i in zip(spans, ids) if len(i) <= room], [i for i in ids if len(i) <= room]
+        alone = []
+        for start in range(0, len(ids), self.batch_size):
+            alone += self._decode(ids[start: start + self.batch_size], 1, False)
+        return {span for span, t in zip(spans, alone)
+                if t.text.strip(" .!?") == span or t.confidence < NAME_CONFIDENCE}
 
     def _parts(self, text: str) -> tuple[list[list[int]], list[str]]:
         """The subword ids of each part of `text` the model translates on its own (its
@@ -230,8 +253,9 @@ def load(path: str | None = None, beam_size: int | None = None, runtime: str = "
     It runs on its ONNX twin (made on first use where TensorFlow is installed, for
     folders written before twins), or on Keras with runtime="keras"."""
     folder = path or modelio.pretrained_path(TASK.name)
-    config, _ = modelio.read_folder(folder, "translator", "train-translator", Config,
-                                    files=("model.keras", "source.spm", "target.spm"))
+    config, saved = modelio.read_folder(folder, "translator", "train-translator", Config,
+                                        files=("model.keras", "source.spm", "target.spm"))
+    names = placeholders.checked_names(saved.get("name_placeholders", []), os.path.join(folder, "config.json"))
     try:
         src, tgt = (Subwords.read(os.path.join(folder, n)) for n in ("source.spm", "target.spm"))
     except Exception:
@@ -240,14 +264,14 @@ def load(path: str | None = None, beam_size: int | None = None, runtime: str = "
         from dlkit.tasks.translator.twin import exportable
 
         keras = exportable(folder)
-        return Translator(keras.graphs, src, tgt, config, keras.decoding, beam_size)
+        return Translator(keras.graphs, src, tgt, config, keras.decoding, beam_size, names)
     graphs = twins.load(os.path.join(folder, "model.keras"), GRAPHS, convert=CONVERT)
     # The length penalty is a choice of the search, not of the network: the folder's
     # config.json says it (a twin's metadata keeps the value it was exported with).
     decoding = {**graphs["encoder"].metadata, "length_alpha": config.length_alpha}
     for name, words in (("source.spm", src), ("target.spm", tgt)):
         check_sizes(decoding["vocabularies"][name], len(words), os.path.join(folder, name))
-    return Translator(TwinDecoder(graphs["encoder"], graphs["step"]), src, tgt, config, decoding, beam_size)
+    return Translator(TwinDecoder(graphs["encoder"], graphs["step"]), src, tgt, config, decoding, beam_size, names)
 
 
 def translate(items, model: str | None = None, settings: dict | None = None,

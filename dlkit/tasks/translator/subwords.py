@@ -46,5 +46,8 @@ class Subwords:
     def decode(self, ids: list[int]) -> str:
         return self.processor.decode([i for i in ids if i > EOS])
 
+    def is_piece(self, piece: str) -> bool:
+        return self.processor.piece_to_id(piece) != self.processor.unk_id()
+
     def pieces(self, ids: list[int]) -> list[str]:
         return [self.processor.id_to_piece(i) for i in ids]
