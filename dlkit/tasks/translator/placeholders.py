@@ -88,7 +88,9 @@ def checked_names(names, source: str) -> list[str]:
 def name_spans(text: str, src: Subwords) -> list[str]:
     """The capitalised spans of `text` that may be names. A sentence starts with a capital
     whatever its first word: there, a first word that the source subwords hold in lower
-    case as one piece ("The", "Then") is that word, and the rest of the span may be a name."""
+    case as one piece ("The", "Then") is that word, and the rest of the span may be a
+    name; a first word alone is none (taking it where it is no such word, "Merkel said",
+    lost Tatoeba's "Mary ..." sentences 0.07 BLEU: tasks/translator/README.md)."""
     spans = []
     for match in NAME.finditer(text):
         span, before = match.group(), text[: match.start()].rstrip()
