@@ -27,15 +27,15 @@ FORMATS = ("as-written", "fr", "de")
 # The separators each format writes: between thousands, before decimals.
 _SEPARATORS = {"fr": (" ", ","), "de": (".", ",")}
 # A name: capitalised words ("Angela Merkel", "Saint-Denis"); at the start of a sentence,
-# where every word is capitalised, two or more (name_spans).
+# where any word is capitalised, see name_spans.
 _CAPITALISED = r"[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ]+(?![^\W\d_])"
 NAME = re.compile(rf"(?<![\w'’-]){_CAPITALISED}(?:[ -]{_CAPITALISED})*")
 _WORD = re.compile(rf"(?<![\w'’-])(?<!^){_CAPITALISED}")  # a capitalised word, not the text's first
 # Names to stand in for others: words the training pairs copy from source to target in
 # at least COPIED of the NAME_PAIRS or more pairs that have them, the most pairs first, up
 # to NAMES (a text with more names keeps the rest as they are). Tatoeba and the news
-# pairs give Tom (9,555 of 9,598 pairs), Boston, York, Obama, ...; Mary is no such name
-# (French Tatoeba writes Marie: 946 of 1,521).
+# pairs give Tom (copied in 9,555 of 9,598 pairs), Boston, York, Obama, ...; Mary is no
+# such name (copied in 946 of 1,521: French Tatoeba often writes Marie).
 COPIED, NAME_PAIRS, NAMES = 0.98, 20, 8
 
 
@@ -60,7 +60,7 @@ def number_placeholders(src: Subwords, tgt: Subwords) -> list[str]:
         piece = src.processor.id_to_piece(index)
         number = piece[len(WORD_START):]
         if (piece.startswith(WORD_START) and number.isdigit() and number.isascii() and 2 <= len(number) <= 3
-                and not number.startswith("0") and tgt.processor.piece_to_id(piece) != tgt.processor.unk_id()):
+                and not number.startswith("0") and tgt.is_piece(piece)):
             found.append(number)
     return sorted(found, key=len, reverse=True)
 
