@@ -94,6 +94,11 @@ class Translator(Predictor):
         self.batch_size = config.batch_size
         self.beam_size = beam_size or decoding["beam_size"]
         self.numbers, self.names = placeholders.number_placeholders(src, tgt), list(names)
+        # The most source subwords translated at once. Training kept pairs whose both sides
+        # fit max_length, and outputs stop there: a longer source would need an output
+        # longer than any the model has written, and long sources lose content sooner
+        # (PART_LENGTH).
+        self.room = min(PART_LENGTH, (decoding["max_length"] - 1) // 2)
 
     def predict_batch(self, texts: list[str]) -> list[dict]:
         return [_record(t) for t in self.translate(texts)]
@@ -133,11 +138,11 @@ class Translator(Predictor):
     def _carried_names(self, texts: list[str]) -> set[str]:
         """Of the capitalised spans in `texts` (placeholders.NAME), those to carry over as
         names (NAME_CONFIDENCE): each distinct span translated alone, greedily."""
-        room = min(PART_LENGTH, (self.decoding["max_length"] - 1) // 2)
         spans = sorted({span for text in texts for span in placeholders.name_spans(text, self.src)}
                        if self.names else ())
-        ids = [i + [self.decoding["eos"]] for i in self.src.encode(spans)]
-        spans, ids = [s for s, i in zip(spans, ids) if len(i) <= room], [i for i in ids if len(i) <= room]
+        readable = [(span, ids + [self.decoding["eos"]]) for span, ids in zip(spans, self.src.encode(spans))
+                    if len(ids) < self.room]
+        spans, ids = [span for span, _ in readable], [ids for _, ids in readable]
         alone = []
         for start in range(0, len(ids), self.batch_size):
             alone += self._decode(ids[start: start + self.batch_size], 1, False)
@@ -148,18 +153,14 @@ class Translator(Predictor):
         """The subword ids of each part of `text` the model translates on its own (its
         sentences; of a sentence longer than the model reads, its clauses, or windows of a
         clause longer still), each ending in the end id; and warnings on the text."""
-        # Training kept pairs whose both sides fit max_length, and outputs stop there: a
-        # longer source would need an output longer than any the model has written, and
-        # long sources lose content sooner (PART_LENGTH).
-        room = min(PART_LENGTH, (self.decoding["max_length"] - 1) // 2)
         parts, warnings, unknown, total = [], [], 0, 0
         for sentence in split_sentences(text):
             ids = self.src.encode([sentence])[0]
             unknown, total = unknown + ids.count(UNK), total + len(ids)
-            if len(ids) > room:
-                warnings.append(f"a sentence of {len(ids)} subwords, longer than the {room} the model translates at "
-                                f"once: translated in parts")
-                parts += self._clauses(sentence, room)
+            if len(ids) > self.room:
+                warnings.append(f"a sentence of {len(ids)} subwords, longer than the {self.room} the model "
+                                f"translates at once: translated in parts")
+                parts += self._clauses(sentence, self.room)
             else:
                 parts.append(ids)
         if total and unknown / total >= UNKNOWN_SHARE:
