@@ -128,7 +128,8 @@ def test_csv_jsonl_and_folder_layouts_train_the_ngram_model(cli_run, slices, dat
 @pytest.mark.slow
 def test_fine_tuning_goes_on_from_a_model_with_its_vocabulary_labels_and_network(cli_run, slices, tmp_path):
     """--init-from: the model's weights, vocabulary, labels and network (an option that
-    would change the network is overridden); data whose labels the model lacks is refused."""
+    would change the network is overridden), an int8 copy's in float32; data whose labels
+    the model lacks is refused."""
     first = tmp_path / "first"
     _train(cli_run, slices / "train.csv", first, "--arch", "ngrams", "--text-field", "snippet",
            "--label-field", "verdict")
@@ -148,6 +149,25 @@ def test_fine_tuning_goes_on_from_a_model_with_its_vocabulary_labels_and_network
     assert (tuned / "vocab.json").read_bytes() == (first / "vocab.json").read_bytes()
     after, _ = _evaluate(cli_run, *test[:1], tuned, *test[1:])
     assert after["accuracy"] > 0.65 and abs(after["accuracy"] - before["accuracy"]) < 0.02, (before, after)
+
+    # An int8 copy, as shipped models are, goes on in float32 from the weights it computes with.
+    from dlkit import tasks
+    from dlkit.core import modelio
+
+    small, again = tmp_path / "int8", tmp_path / "again"
+    assert cli_run(["quantize", first, "-o", small])[0].exit_code == 0
+    summary, stderr = _train(cli_run, slices / "train.csv", again, "--init-from", small, *test[1:], "--epochs", "1",
+                             "--learning-rate", "1e-6")
+    assert "is int8: training goes on in float32" in stderr
+    tasks.import_layers()
+    assert not modelio.quantized(modelio.load_model(str(again / "model.keras")))
+    after, _ = _evaluate(cli_run, *test[:1], again, *test[1:])
+    assert abs(after["accuracy"] - before["accuracy"]) < 0.02, (before, after)
+
+    summary, stderr = _train(cli_run, slices / "train.tsv", tmp_path / "mine", "--init-from", "shipped",
+                             "--epochs", "1", "--learning-rate", "1e-6")
+    assert "sentiment-sst2 is int8: training goes on in float32" in stderr and summary["labels"] == ["negative",
+                                                                                                   "positive"]
 
 
 def test_bad_data_gives_clear_messages(cli_run, slices, tmp_path):

@@ -37,6 +37,7 @@ def translator_dir(tmp_path_factory):
 def test_training_skips_malformed_lines_and_saves_a_model_folder(translator_dir):
     _, out, result = translator_dir
     assert "skipped 2 malformed line(s)" in result.stderr
+    assert "freezing" not in result.stderr  # tf2onnx's warnings while it writes the LSTM's twin
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["skipped"] == 2 and summary["epochs"] >= 1 and "best_val_bleu" in summary
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.encoder.onnx", "model.keras",
@@ -343,6 +344,52 @@ def test_training_goes_on_from_a_translator_with_its_network_subwords_and_schedu
 
     result, _, stderr = cli_run(["train-translator", data, "-o", tmp_path / "x", "--init-from", tmp_path])
     assert result.exit_code != 0 and len(stderr.strip().splitlines()) == 1 and "no model.keras" in stderr
+
+
+@pytest.mark.slow
+def test_training_goes_on_from_an_int8_copy_as_from_the_shipped_translator(transformer_dir, cli_run, tmp_path):
+    """The shipped translator is an int8 copy: --init-from starts from its weights in
+    float32 (each int8 kernel and embedding row divided by its scale, within one int8 step
+    of the float model it was made from) and keeps the names it learnt to copy; a folder
+    whose config.json describes another network is refused in one line."""
+    import numpy as np
+
+    from dlkit import tasks
+    from dlkit.core import modelio
+    from dlkit.tasks.translator import model as translator_model
+    from dlkit.tasks.translator.config import Config
+
+    out, _ = transformer_dir
+    small = tmp_path / "int8"
+    assert cli_run(["quantize", out, "-o", small, "--json"])[0].exit_code == 0
+    tasks.import_layers()
+    original = modelio.load_model(str(out / "model.keras"))
+    config = json.loads((out / "config.json").read_text())
+    settings, _ = modelio.read_folder(str(out), "translator", "train-translator", Config)
+    rebuilt = translator_model.build_model(settings, original.get_layer("source_embedding").input_dim,
+                                           original.get_layer("target_embedding").input_dim)
+    modelio.copy_weights(modelio.load_model(str(small / "model.keras")), rebuilt, "int8")
+    for before, after in zip(original.get_weights(), rebuilt.get_weights(), strict=True):
+        assert after.dtype == np.float32 and np.abs(after - before).max() <= np.abs(before).max() / 127 + 1e-7
+
+    (small / "config.json").write_text(json.dumps({**config, "name_placeholders": ["Paris"]}))
+    more = tmp_path / "more"
+    result, _, stderr = cli_run(["train-translator", out.parent / "pairs.tsv", "-o", more, "--init-from", small,
+                                 "--epochs", "1", "--bleu-sentences", "20", "--json"])
+    assert result.exit_code == 0, stderr
+    assert json.loads((more / "config.json").read_text())["name_placeholders"] == ["Paris"]
+
+    config["config"]["feed_forward"] *= 2
+    (small / "config.json").write_text(json.dumps(config))
+    result, _, stderr = cli_run(["train-translator", out.parent / "pairs.tsv", "-o", tmp_path / "x", "--init-from",
+                                 small, "--epochs", "1"])
+    assert result.exit_code != 0 and "Traceback" not in stderr
+    assert "do not fit the network its config.json describes" in stderr.strip().splitlines()[-1]
+
+    (tmp_path / "none.tsv").write_text("")
+    result, _, stderr = cli_run(["train-translator", tmp_path / "none.tsv", "-o", tmp_path / "y", "--init-from",
+                                 "shipped"])  # the shipped translator: found, then the data is refused
+    assert result.exit_code != 0 and "starting from " in stderr and "translator-en-fr: its transformer" in stderr
 
 
 def test_a_resumed_schedule_warms_up_again_to_where_the_first_run_left_off():

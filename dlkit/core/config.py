@@ -31,7 +31,8 @@ def setting(default: Any, help: str = "", *, flags: tuple[str, ...] = (), choice
 
     flags: the option's names (default: --field-name; a bool gets --name/--no-name);
     choices, min, max (min_open / max_open: the bound itself is excluded): checked for the CLI and by
-    validate(); path: "file", "dir" or "any" for a path that must exist; cli=False:
+    validate(); path: "file", "dir" or "any" for a path that must exist, "model" for a
+    model folder or "shipped" (the task checks it, as its load does); cli=False:
     a setting with no option (derived, or set by another option); aliases: old spellings
     of the option, still accepted (hidden from --help) with a one-line deprecation note;
     output: a path the command writes ("file", "dir", or the file suffixes it may have),
@@ -144,6 +145,8 @@ def _alias(click, field: dataclasses.Field, hint: Any, alias: str):
 def _click_type(click, meta: dict, base: Any):
     if meta.get("choices"):
         return click.Choice([str(c) for c in meta["choices"]])
+    if meta.get("path") == "model":
+        return click.Path()
     if meta.get("path"):
         kind = meta["path"]
         return click.Path(exists=True, dir_okay=kind != "file", file_okay=kind != "dir")

@@ -135,6 +135,54 @@ def quantize(source: str, target: str) -> dict:
             "mb_before": round(size(source) / 1e6, 2), "mb_after": round(size(target) / 1e6, 2)}
 
 
+def quantized(model: "keras.Model") -> bool:
+    """Whether `model` is an int8 copy (quantize above)."""
+    return any(layer.quantization_mode or any(p.quantization_mode for p in _projections(layer))
+               for layer in _graph_layers(model))
+
+
+def copy_weights(source: "keras.Model", target: "keras.Model", what: str) -> None:
+    """Gives `target` the weights of `source`, the same network built again (for training
+    further, --init-from). Where `source` is an int8 copy (quantize above; shipped models
+    are), its int8 kernels and embedding tables are divided by their scales: the float32
+    values its layers compute with. (Keras has no way back from int8, and an int8 layer
+    holds its weights in another order, with its scales: set_weights(get_weights()) fails
+    on it.) `what` names `source` in the error when the two networks differ."""
+    from dlkit.core.runtime import keras
+
+    olds, news = _graph_layers(source), _graph_layers(target)
+    if len(olds) != len(news):
+        raise DlkitError(f"{what}: its weights do not fit the network its config.json describes")
+    try:
+        for old, new in zip(olds, news):
+            if _projections(old):
+                for old_part, new_part in zip(_projections(old), _projections(new)):
+                    new_part.set_weights(_float_weights(old_part, new_part))
+            elif not isinstance(old, keras.Model):  # a nested model's layers follow in the list
+                new.set_weights(_float_weights(old, new))
+    except (KeyError, ValueError) as e:
+        raise DlkitError(f"{what}: its weights do not fit the network its config.json describes "
+                         f"({str(e).splitlines()[0][:200]})") from None
+
+
+def _float_weights(old: "keras.layers.Layer", new: "keras.layers.Layer") -> list:
+    """`old`'s weights in the order and dtype `new` (its float32 twin) holds them."""
+    from dlkit.core.runtime import keras
+
+    if old.quantization_mode != "int8":
+        return old.get_weights()
+    values = {variable.name: variable.numpy() for variable in old.weights}
+    for name in ("kernel", "embeddings"):
+        if name in values:
+            scale = values.pop(f"{name}_scale")
+            if name == "embeddings":  # a scale per row
+                scale = scale[:, None]
+            elif hasattr(old, "_adjust_scale_for_dequant"):  # EinsumDense: its scale's axes, as Keras undoes them
+                scale = keras.ops.convert_to_numpy(old._adjust_scale_for_dequant(scale))
+            values[name] = (values[name].astype("float32") / scale).astype("float32")
+    return [values[variable.name] for variable in new.weights]
+
+
 def _graph_layers(model: "keras.Model") -> list["keras.layers.Layer"]:
     from dlkit.core.runtime import keras
 
@@ -275,6 +323,17 @@ def pretrained_dir() -> str:
 
 def manifest() -> list[dict]:
     return read_json(os.path.join(pretrained_dir(), "manifest.json"), "manifest")["models"]
+
+
+# --init-from's word for the task's shipped model, so that fine-tuning it on one's own data
+# needs no path into the installation.
+SHIPPED = "shipped"
+
+
+def start_folder(path: str, task: str) -> str:
+    """The model folder a training run starts from: `path`, or for SHIPPED the task's
+    shipped model."""
+    return pretrained_path(task) if path == SHIPPED else path
 
 
 def pretrained_path(task: str, name: str | None = None) -> str:

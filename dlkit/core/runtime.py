@@ -32,6 +32,10 @@ except ModuleNotFoundError as e:
 if not verbose():
     tf.get_logger().setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
+    # Writing an ONNX twin: tf2onnx warns of the freezing it repairs in recurrent layers
+    # ("TF freezing failed. Attempting to fix ...") on every LSTM translator it converts;
+    # the twin is checked against Keras whatever it did.
+    logging.getLogger("tf2onnx").setLevel(logging.ERROR)
 
 _configured = False
 # Created by setup(): collective ops can only be configured before the first op runs.

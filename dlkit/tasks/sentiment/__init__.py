@@ -37,7 +37,7 @@ TASK = Task(
       dlkit train-sentiment reviews.csv --text-field body --label-field stars -o stars/
       dlkit train-sentiment sst2/train.tsv --embeddings glove.6B.50d.txt -o glove-sentiment/
       dlkit train-sentiment sst2/train.tsv --arch ngrams -o fast/
-      dlkit train-sentiment my-reviews.tsv --init-from sentiment/ --epochs 2 --learning-rate 0.0005 -o mine/
+      dlkit train-sentiment my-reviews.tsv --init-from shipped --epochs 2 --learning-rate 0.0005 -o mine/
     """),
     predict=(Predict(
         command="sentiment",

@@ -104,7 +104,7 @@ class TrainData:
     # Fine-tuning: a model trained on many domains, then a few epochs on the one that
     # matters; or a shipped model on one's own reviews. Its vocabulary and labels are kept.
     init_from: str | None = setting(None, "Start from this sentiment model's weights, vocabulary, labels and "
-                                    "network (fine-tuning).", path="dir")
+                                    "network (fine-tuning); 'shipped': the shipped model.", path="model")
 
 
 # The settings a model's weights and vocabulary fix: --init-from takes them from the

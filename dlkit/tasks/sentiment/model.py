@@ -112,6 +112,7 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
     files.check_output(output, folder=True, what="model folder")
     config = check(config or Config())
     train_config = train_config or TrainConfig()
+    init_from = init_from and modelio.start_folder(init_from, TASK.name)
     start = load(init_from, runtime="keras") if init_from else None
     if start:
         if config.ensemble > 1:
@@ -178,6 +179,14 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
         # variables made inside its scope.
         model = modelio.load_model(os.path.join(init_from, "model.keras")) if start else \
             build_model(config, len(vocabulary), labels, embedding_dim)
+        if start and modelio.quantized(model):
+            # An int8 copy (the shipped model) trains in float32: Keras keeps int8 weights
+            # frozen, and only the recurrent layer and the biases would learn.
+            trained = build_model(config, len(vocabulary), labels, model.get_layer("embedding").output_dim)
+            modelio.copy_weights(model, trained, os.path.join(init_from, "model.keras"))
+            model = trained
+            events.message(f"{init_from} is int8: training goes on in float32 (dlkit quantize makes the result "
+                           f"small again)")
         if matrix is not None:
             model.get_layer("embedding").set_weights([matrix])
         rate = config.learning_rate or (1e-2 if config.arch == "ngrams" else 2e-3)

@@ -44,6 +44,7 @@ TASK = Task(
       dlkit train-translator fra.txt --reverse -o fr-en/
       dlkit train-translator --src corpus.en --tgt corpus.fr -o en-fr/ --attention bahdanau
       dlkit train-translator my-pairs.tsv --init-from en-fr/ -o en-fr-mine/ --epochs 2
+      dlkit train-translator my-pairs.tsv --init-from shipped -o en-fr-mine/ --epochs 2
     """),
     predict=(Predict(
         command="translate",

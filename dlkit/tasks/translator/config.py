@@ -95,7 +95,7 @@ class TrainData:
     # Fine-tuning on one's own pairs, or more epochs for a run that stopped short: the
     # model's network and subwords are kept (new subwords would not fit its embeddings).
     init_from: str | None = setting(None, "Start from this translator's weights, subwords and network "
-                                    "(fine-tuning, or more epochs).", path="dir")
+                                    "(fine-tuning, or more epochs); 'shipped': the shipped model.", path="model")
 
 
 # The settings a translator's weights and subwords fix: --init-from takes them from the

@@ -85,6 +85,7 @@ def train(data: str | None, output: str, config: Config | None = None, train_con
     translator folder) it starts from that model's weights, subwords and network instead."""
     files.check_output(output, folder=True, what="translator folder")
     config = validate(config or Config())
+    init_from = init_from and modelio.start_folder(init_from, TASK.name)
     start = _Start(init_from) if init_from else None
     if start:
         config = replace(config, **{name: getattr(start.config, name) for name in ARCHITECTURE})
@@ -119,7 +120,7 @@ def train(data: str | None, output: str, config: Config | None = None, train_con
     def build():
         model = build_model(config, len(source_words), len(target_words))
         if start:
-            model.set_weights(start.weights())
+            start.copy_to(model, events)
         return model
 
     if config.arch == "transformer":
@@ -131,8 +132,10 @@ def train(data: str | None, output: str, config: Config | None = None, train_con
     else:
         model = compile_decoder(trainer, build, config.learning_rate, clipnorm=1.0)
         lr_patience, snapshots = config.lr_patience, LastWeights(1)
-    # The names these pairs copy most reliably stand in for names the model would garble.
-    names = placeholders.name_placeholders(training.sources, training.targets)
+    # The names these pairs copy most reliably stand in for names the model would garble;
+    # a model trained further keeps those it learnt to copy (a user's few hundred pairs
+    # copy no name 20 times, and the model did not unlearn them).
+    names = (start and start.names()) or placeholders.name_placeholders(training.sources, training.targets)
     translator = Translator(twin.inference_graphs(model, config), source_words, target_words, config,
                             twin.decoding(config), names=names)
     sources, refs = references(validation)
@@ -175,8 +178,21 @@ class _Start:
         self.source_words, self.target_words = (Subwords.read(os.path.join(folder, name))
                                                 for name in ("source.spm", "target.spm"))
 
-    def weights(self) -> list:
-        return modelio.load_model(os.path.join(self.folder, "model.keras")).get_weights()
+    def copy_to(self, model, events: Events) -> None:
+        """Gives `model`, this network built again, the folder's weights (float32 from an
+        int8 copy, such as the shipped translator)."""
+        path = os.path.join(self.folder, "model.keras")
+        saved = modelio.load_model(path)
+        if modelio.quantized(saved):
+            events.message(f"{self.folder} is int8: training goes on in float32 (dlkit quantize makes the result "
+                           f"small again)")
+        modelio.copy_weights(saved, model, path)
+
+    def names(self) -> list[str]:
+        """The names the model learnt to copy over all its training (config.json's
+        name_placeholders; none in a folder written before them)."""
+        names = self.saved.get("name_placeholders", [])
+        return placeholders.checked_names(names, os.path.join(self.folder, "config.json"))
 
     def steps(self, per_epoch: int) -> int:
         """The training steps the model has had: recorded since --init-from was added; for
