@@ -246,6 +246,9 @@ def test_stacked_layers_with_attention_pooling(cli_run, slices, data, tmp_path):
     assert result.exit_code == 0, stderr
     small, _ = _evaluate(cli_run, data / GLUE_DEV, tmp_path / "int8")
     assert abs(small["accuracy"] - metrics["accuracy"]) < 0.02
+    result, _, stderr = cli_run(["quantize", tmp_path / "int8", "-o", tmp_path / "again"])
+    assert result.exit_code != 0 and stderr.strip() == f"Error: {tmp_path / 'int8'} is int8 already (a dlkit " \
+        "quantize copy, or a shipped model)"
 
     # padding gets no weight: the pooled vector ignores what lies under the mask
     pool = AttentionPooling()

@@ -104,6 +104,8 @@ def quantize(source: str, target: str) -> dict:
     check_output(target, () if folder else (".keras",), folder=folder, what="quantized copy")
     model_file = os.path.join(source, "model.keras") if folder else source
     model = load_model(model_file)
+    if quantized(model):
+        raise DlkitError(f"{source} is int8 already (a dlkit quantize copy, or a shipped model)")
     try:
         with warnings.catch_warnings():
             # Keras names every layer it leaves as it is (dropout, LSTM, ...): expected here.
