@@ -39,6 +39,8 @@ SKIPPED = {
     r"^pytest": "runs the test suite, this test among it",
     r"TF_CONFIG=": "multi-worker training across two hosts (tests/test_distributed.py runs such a job on "
                    "127.0.0.1)",
+    r"--init-from shipped": "fine-tunes a shipped model, minutes for the translator (test_sentiment.py fine-tunes "
+                            "the shipped sentiment model; test_translator.py the int8 copy of a small translator)",
 }
 
 # What cuts each training (or long optimisation) to a step or so: options set on the

@@ -375,7 +375,7 @@ def test_training_goes_on_from_an_int8_copy_as_from_the_shipped_translator(trans
     (small / "config.json").write_text(json.dumps({**config, "name_placeholders": ["Paris"]}))
     more = tmp_path / "more"
     result, _, stderr = cli_run(["train-translator", out.parent / "pairs.tsv", "-o", more, "--init-from", small,
-                                 "--epochs", "1", "--bleu-sentences", "20", "--json"])
+                                 "--epochs", "1", "--max-pairs", "200", "--bleu-sentences", "20", "--json"])
     assert result.exit_code == 0, stderr
     assert json.loads((more / "config.json").read_text())["name_placeholders"] == ["Paris"]
 
