@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from dlkit.core import config as settings
 from dlkit.core.errors import DlkitError
+from dlkit.core.events import SILENT, Events
 from dlkit.core.files import atomic_path, check_output, read_json, sha256, size, write_json
 
 
@@ -143,15 +144,17 @@ def quantized(model: "keras.Model") -> bool:
                for layer in _graph_layers(model))
 
 
-def copy_weights(source: "keras.Model", target: "keras.Model", what: str) -> None:
+def copy_weights(source: "keras.Model", target: "keras.Model", what: str, events: Events = SILENT) -> None:
     """Gives `target` the weights of `source`, the same network built again (for training
     further, --init-from). Where `source` is an int8 copy (quantize above; shipped models
     are), its int8 kernels and embedding tables are divided by their scales: the float32
-    values its layers compute with. (Keras has no way back from int8, and an int8 layer
-    holds its weights in another order, with its scales: set_weights(get_weights()) fails
-    on it.) `what` names `source` in the error when the two networks differ."""
+    values its layers compute with, and `events` hears so. (Keras has no way back from
+    int8, and an int8 layer holds its weights in another order, with its scales:
+    set_weights(get_weights()) fails on it.) `what` names `source` in the messages."""
     from dlkit.core.runtime import keras
 
+    if quantized(source):
+        events.message(f"{what} is int8: training goes on in float32 (dlkit quantize makes the result small again)")
     olds, news = _graph_layers(source), _graph_layers(target)
     if len(olds) != len(news):
         raise DlkitError(f"{what}: its weights do not fit the network its config.json describes")

@@ -183,10 +183,8 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
             # An int8 copy (the shipped model) trains in float32: Keras keeps int8 weights
             # frozen, and only the recurrent layer and the biases would learn.
             trained = build_model(config, len(vocabulary), labels, model.get_layer("embedding").output_dim)
-            modelio.copy_weights(model, trained, os.path.join(init_from, "model.keras"))
+            modelio.copy_weights(model, trained, init_from, events)
             model = trained
-            events.message(f"{init_from} is int8: training goes on in float32 (dlkit quantize makes the result "
-                           f"small again)")
         if matrix is not None:
             model.get_layer("embedding").set_weights([matrix])
         rate = config.learning_rate or (1e-2 if config.arch == "ngrams" else 2e-3)

@@ -181,12 +181,7 @@ class _Start:
     def copy_to(self, model, events: Events) -> None:
         """Gives `model`, this network built again, the folder's weights (float32 from an
         int8 copy, such as the shipped translator)."""
-        path = os.path.join(self.folder, "model.keras")
-        saved = modelio.load_model(path)
-        if modelio.quantized(saved):
-            events.message(f"{self.folder} is int8: training goes on in float32 (dlkit quantize makes the result "
-                           f"small again)")
-        modelio.copy_weights(saved, model, path)
+        modelio.copy_weights(modelio.load_model(os.path.join(self.folder, "model.keras")), model, self.folder, events)
 
     def names(self) -> list[str]:
         """The names the model learnt to copy over all its training (config.json's
