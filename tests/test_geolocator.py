@@ -79,6 +79,35 @@ def test_decoding_counts_the_probability_of_every_reading_of_a_place():
     assert distance_km(hedge, [[32.30, -90.18]])[0] > 100 and distance_km(hedge, [[35.61, -88.81]])[0] > 100
 
 
+def test_the_place_loss_teaches_the_points_near_the_label():
+    import tensorflow as tf
+
+    from dlkit.tasks.geolocator.geometry import to_xyz
+    from dlkit.tasks.geolocator.layers import members_great_circle_loss, members_place_loss
+    from dlkit.tasks.geolocator.config import Config
+    from dlkit.tasks.geolocator.model import build_model, place_targets
+
+    # Jackson, Mississippi and Hinds County beside it (15 km), Jackson, Tennessee (389 km), no 4th
+    inputs = {"points": to_xyz([32.30, 32.27, 35.61, 0.0], [-90.18, -90.34, -88.81, 0.0])[None],
+              "mask": np.array([[1.0, 1.0, 1.0, 0.0]])}
+    cells = to_xyz([32.0, -30.0], [-90.0, 20.0])  # one cell around Mississippi, one in the south Atlantic
+    targets = place_targets(inputs, to_xyz([32.30], [-90.18]), cells)
+    assert np.allclose(targets, [[1 / 3, 1 / 3, 0, 0, 1 / 3, 0]])
+    assert not place_targets(inputs, to_xyz([-60.0], [0.0]), cells).any()  # nothing near: the distance alone
+    # the loss: the members' great-circle error plus km per nat of their cross-entropy
+    label = to_xyz([32.30], [-90.18]).astype(np.float32)
+    log_probs = np.log(np.full((1, 2, 6), 1 / 6, np.float32))
+    points = np.repeat(to_xyz([35.61], [-88.81])[None], 2, 1).astype(np.float32)
+    y_true, y_pred = np.concatenate([label, targets], 1), np.concatenate([points, log_probs], -1)
+    distance = float(members_great_circle_loss(label, points)[0])
+    assert 380 < distance < 400
+    assert float(members_place_loss(300.0)(tf.constant(y_true), tf.constant(y_pred))[0]) == \
+        pytest.approx(distance + 300 * np.log(6), rel=1e-5)
+    # the members give their probabilities beside their points while training; the saved model a point
+    members, saved = build_model(4, cells, Config(ensemble=2, place_loss_km=300.0))
+    assert members.output_shape == (None, 2, 3 + 32 + 2) and saved.output_shape == (None, 3)
+
+
 def test_an_ensemble_averages_its_members_probabilities():
     from dlkit.core.runtime import tf
     from dlkit.tasks.geolocator.layers import MixtureLogits, members_great_circle_loss
@@ -311,6 +340,10 @@ def test_broken_geolocator_folders_are_one_clear_line(cli_run, tiny_model, tmp_p
             ["Atlantis", "abc", 0, 1, "XX", "01"]] + t["cities"]["rows"]}}),
          "gazetteer.json.gz: not a gazetteer table written by dlkit train-geolocator (city 0: latitude, longitude "
          "and population must be numbers in range)"),
+        (broken("county", "gazetteer.json.gz", lambda t: {**t, "counties": {
+            "fields": ["name", "state", "latitude", "longitude", "population"],
+            "rows": [["Laurel County", "KY", 37.1, -84.1, "many"]]}}),
+         "(county 0: latitude, longitude and population must be numbers in range)"),
         (broken("population", "gazetteer.json.gz", lambda t: {**t, "countries": {
             **t["countries"], "FR": {**t["countries"]["FR"], "population": "many"}}}),
          "(country 'FR': population must be a number in range)"),
@@ -389,6 +422,30 @@ def test_priors_and_context_in_the_candidates():
     # a month annotated as a place in the corpora is not one
     assert _candidates(featurizer, "Edinburgh festival draws crowds in August")[0][:2] == (56.0, -3.2)
     assert len(_candidates(featurizer, "Edinburgh festival draws crowds in August")) == 1
+
+
+def test_us_counties_and_initials_are_places(tmp_path, monkeypatch):
+    """A US county is a place of its own, at the population centre of its towns (55 of
+    LGL's articles are labelled with one), and "US" or "UN" written in capitals is a name,
+    where "us" is a word."""
+    from dlkit.core import twins
+    from dlkit.tasks.geolocator.gazetteer import TABLE, folder_tables, geonames, read_tables, write_tables
+
+    featurizer = _featurizer({"US": [39.76, -98.5]})
+    laurel = _candidates(featurizer, "Laurel County deputies arrest two after a chase")
+    assert [c[:2] for c in laurel] == [(37.1, -84.1)]
+    # of the counties of one name, the one in the state the text names
+    douglas = {c[:2] for c in _candidates(featurizer, "Douglas County, Nebraska, voters back the levy")}
+    assert (41.3, -95.9) in douglas and (39.5, -104.9) not in douglas  # not Douglas County, Colorado
+    assert [c[:2] for c in _candidates(featurizer, "US troops leave the base")] == [(39.8, -98.5)]
+    assert not _candidates(featurizer, "They told us the plan") and not _candidates(featurizer, "TELL US THE PLAN")
+    # the folder's tables keep the points; a folder from before the tables reads counties as it was trained
+    tables = geonames()
+    write_tables(tables, tmp_path / TABLE)
+    assert read_tables(tmp_path / TABLE) == tables and sum("latitude" in c for c in tables.counties) > 3000
+    monkeypatch.setattr(twins, "cache_dir", lambda: str(tmp_path / "cache"))
+    (tmp_path / "old").mkdir()
+    assert not any("latitude" in c for c in folder_tables(str(tmp_path / "old")).counties)
 
 
 def test_a_country_named_beside_its_city_is_context_only():

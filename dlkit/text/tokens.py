@@ -18,9 +18,9 @@ from dlkit.core.files import read_json, write_json
 _TOKEN = re.compile(r"\w+(?=n't\b)|n't\b|'\w+|\w+(?:-\w+)*|[^\w\s]", re.UNICODE)
 
 
-def tokenize(text: str) -> list[str]:
-    """Lower-cased tokens; punctuation kept, since "!" and "?" carry meaning."""
-    return _TOKEN.findall(text.lower())
+def tokenize(text: str, lower: bool = True) -> list[str]:
+    """Lower-cased tokens (or as written); punctuation kept, since "!" and "?" carry meaning."""
+    return _TOKEN.findall(text.lower() if lower else text)
 
 
 class Vocabulary:

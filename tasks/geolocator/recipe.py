@@ -54,17 +54,27 @@ CV_SEED, CV_FOLDS = 7, 5
 # headlines, the whole table of annotated names.
 OFF = ["--no-world-knowledge", "--no-annotated-areas", "--corpus-balance", "0", "--gazetteer-texts", "0",
        "--seen-folds", "1"]
+# The defaults before the eighth pass (issue 30): towns of 15,000+, the distance loss alone.
+PASS7 = ["--town-population", "15000", "--place-loss-km", "0"]
 MODELS = {  # name: extra train-geolocator options (all: self-trained Word2Vec, tf-idf mean)
     "world": [],
     # the settings of the model shipped before issue 30 (world-s1)
-    "world-before": ["--no-cities-over-areas", "--cluster-km", "161"],
+    "world-before": [*PASS7, "--no-cities-over-areas", "--cluster-km", "161"],
     # issue 30, one step at a time: a city beats its country's area point; then 250 km places
-    "world-cities": ["--cluster-km", "161"],
+    "world-cities": [*PASS7, "--cluster-km", "161"],
+    # the defaults of the seventh pass (with "US" and the counties of the eighth)
+    "world-counties": PASS7,
     # geonames' towns of 5,000+ as well: where the text names their region or country, or anywhere
-    "world-towns": ["--town-population", "5000"],
-    "world-towns-anywhere": ["--town-population", "5000", "--no-towns-need-context"],
+    "world-towns": ["--town-population", "5000", "--towns-need-context", "--place-loss-km", "0"],
+    "world-towns-anywhere": ["--town-population", "5000", "--place-loss-km", "0"],
     # ... with every training corpus weighing the same (LGL's towns outweighed world news)
-    "world-towns-alike": ["--town-population", "5000", "--no-towns-need-context", "--corpus-balance", "1"],
+    "world-towns-alike": ["--town-population", "5000", "--place-loss-km", "0", "--corpus-balance", "1"],
+    # each member also learns which of its points lie near the label (cross-entropy, km per nat)
+    # (the defaults since the eighth pass, with towns of 5,000+: `world`); other weights
+    "world-place": ["--town-population", "15000", "--place-loss-km", "300"],
+    "world-towns-place-100": ["--place-loss-km", "100"],
+    "world-towns-place-300": ["--place-loss-km", "300"],
+    "world-towns-place-3000": ["--place-loss-km", "3000"],
     "world-one-network": ["--ensemble", "1"],
     "today": OFF,
     "world-no-headlines": ["--gazetteer-texts", "0"],

